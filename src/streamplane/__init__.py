@@ -1,0 +1,3 @@
+"""Streamplane: a self-hosted managed Apache Kafka service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,241 @@
+"""``streamplane``: the command line. Thin: parse, call, print."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from streamplane.cli.local import LocalDeployment, LocalError, SYSTEM_CLUSTER_ID
+from streamplane.engine.distribution import EngineError, EngineResolver
+from streamplane.models.status import ClusterStatus
+from streamplane.paths import default_data_dir
+from streamplane.satellite.agent import Satellite, SatelliteBusyError, exclusive
+from streamplane.satellite.layout import SatelliteLayout
+from streamplane.satellite.source import DirectorySource, FileStatusSink, parse_psc
+from streamplane.versions import DEFAULT_KAFKA_VERSION, supported_versions
+
+DATA_DIR = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Streamplane's data directory (default: ~/.local/share/streamplane).")
+OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
+                      help="Output format.")
+
+
+def _data_dir(value: Path | None) -> Path:
+    return (value or default_data_dir()).expanduser().absolute()
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Streamplane: a self-hosted managed Apache Kafka service."""
+
+
+# ---- embedded default -------------------------------------------------------------------
+
+
+@cli.command()
+@DATA_DIR
+@click.option("--detach", is_flag=True, help="Return once healthy, leaving the daemons running.")
+@click.option("--timeout", type=float, default=240.0, show_default=True,
+              help="Seconds to wait for the system cluster to become healthy.")
+def up(data_dir: Path | None, detach: bool, timeout: float) -> None:
+    """Start a local satellite and the system cluster, and say what runs where."""
+    local = LocalDeployment(_data_dir(data_dir))
+    try:
+        resolver = EngineResolver()
+        if resolver.installed(DEFAULT_KAFKA_VERSION) is None:
+            click.echo(f"installing Apache Kafka {DEFAULT_KAFKA_VERSION} from Maven Central...",
+                       err=True)
+        resolver.resolve(DEFAULT_KAFKA_VERSION)
+        psc = local.ensure_system_cluster()
+        sat_pid = local.start_satellite()
+        status = local.wait_healthy(SYSTEM_CLUSTER_ID, psc.generation, timeout)
+    except (EngineError, LocalError) as exc:
+        fail(str(exc))
+        return
+    _print_summary(local, sat_pid, status)
+    if detach:
+        return
+    click.echo("running; press Ctrl-C to stop everything", err=True)
+    stop = {"now": False}
+
+    def _stop(*_: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stop["now"] and local.satellite_pid() is not None:
+        time.sleep(0.5)
+    for line in local.down():
+        click.echo(line, err=True)
+
+
+def _print_summary(local: LocalDeployment, sat_pid: int, status: ClusterStatus) -> None:
+    click.echo(f"Streamplane is running (data dir {local.data_dir})")
+    click.echo(f"  satellite          pid {sat_pid}, log {local.layout.log_file}")
+    click.echo(f"  system cluster     Kafka {status.kafka_version}, {status.status}, "
+               f"bootstrap {status.bootstrap} (SASL_PLAINTEXT, SCRAM-SHA-512)")
+    for b in status.brokers:
+        click.echo(f"    broker {b.id:<4}      {b.host}:{b.port} pid {b.pid}, "
+                   f"metrics http://{b.host}:{b.metrics_port}/metrics")
+    click.echo(f"  credentials        {local.layout.desired_dir / (SYSTEM_CLUSTER_ID + '.json')}")
+    click.echo(f"  stop with          streamplane down --data-dir {local.data_dir}")
+
+
+@cli.command()
+@DATA_DIR
+def down(data_dir: Path | None) -> None:
+    """Stop everything ``up`` started; the data stays for the next ``up``."""
+    local = LocalDeployment(_data_dir(data_dir))
+    said = local.down()
+    for line in said or ["nothing was running"]:
+        click.echo(line)
+
+
+@cli.command()
+@DATA_DIR
+@OUTPUT
+def status(data_dir: Path | None, output: str) -> None:
+    """Show the satellite and every physical cluster it runs."""
+    local = LocalDeployment(_data_dir(data_dir))
+    pid = local.satellite_pid()
+    beat = local.heartbeat() or {}
+    clusters = local.statuses()
+    if output == "json":
+        doc = {
+            "data_dir": str(local.data_dir),
+            "satellite": {"name": beat.get("name"), "running": pid is not None, "pid": pid,
+                          "source_errors": beat.get("source_errors", {})},
+            "clusters": [c.model_dump(mode="json") for c in clusters],
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(f"satellite: {'running, pid ' + str(pid) if pid else 'not running'}")
+    if not clusters:
+        click.echo("no physical clusters")
+    for c in clusters:
+        click.echo(f"cluster {c.id}: {c.status} Kafka {c.kafka_version} generation "
+                   f"{c.observed_generation}/{c.generation} bootstrap {c.bootstrap}")
+        if c.last_error:
+            click.echo(f"  last error: {c.last_error}")
+        for n in c.brokers + c.controllers:
+            click.echo(f"  node {n.id} [{','.join(n.roles)}] {n.state} {n.host}:"
+                       f"{n.port or n.controller_port} pid {n.pid} restarts {n.restarts}")
+
+
+# ---- satellite ----------------------------------------------------------------------------
+
+
+@cli.group()
+def satellite() -> None:
+    """Run a satellite, or hand it physical cluster specs."""
+
+
+@satellite.command("run")
+@DATA_DIR
+@click.option("--name", default="local", show_default=True, help="This satellite's name.")
+@click.option("-v", "--verbose", is_flag=True)
+def satellite_run(data_dir: Path | None, name: str, verbose: bool) -> None:
+    """Run the satellite agent in the foreground until SIGTERM/SIGINT."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    if not verbose:
+        logging.getLogger("streamplane.rdkafka").setLevel(logging.CRITICAL)
+    layout = SatelliteLayout(_data_dir(data_dir))
+    try:
+        with exclusive(layout):
+            asyncio.run(_run_satellite(name, layout))
+    except SatelliteBusyError as exc:
+        fail(str(exc))
+
+
+async def _run_satellite(name: str, layout: SatelliteLayout) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    agent = Satellite(name, layout, DirectorySource(layout.desired_dir),
+                      FileStatusSink(layout.status_dir))
+    await agent.run(stop)
+
+
+@satellite.command("apply")
+@DATA_DIR
+@click.argument("spec_file", type=click.File("r"))
+def satellite_apply(data_dir: Path | None, spec_file: Any) -> None:
+    """Validate a PSC (JSON) and hand it to the satellite of DATA_DIR."""
+    try:
+        raw = json.load(spec_file)
+    except ValueError as exc:
+        fail(f"{spec_file.name} is not valid JSON: {exc}")
+    try:
+        psc = parse_psc(raw)
+    except ValueError as exc:
+        fail(f"invalid physical cluster spec: {exc}")
+        return
+    path = DirectorySource(SatelliteLayout(_data_dir(data_dir)).desired_dir).submit(psc)
+    click.echo(f"accepted {psc.id} generation {psc.generation} ({path})")
+
+
+@satellite.command("remove")
+@DATA_DIR
+@click.argument("cluster_id")
+def satellite_remove(data_dir: Path | None, cluster_id: str) -> None:
+    """Withdraw a PSC: the satellite stops the cluster and deletes its data."""
+    source = DirectorySource(SatelliteLayout(_data_dir(data_dir)).desired_dir)
+    if not source.withdraw(cluster_id):
+        fail(f"no physical cluster {cluster_id!r} is desired on this satellite")
+    click.echo(f"withdrew {cluster_id}; the satellite stops it and deletes its data")
+
+
+# ---- engine -------------------------------------------------------------------------------
+
+
+@cli.group()
+def engine() -> None:
+    """The Apache Kafka versions Streamplane runs."""
+
+
+@engine.command("install")
+@click.option("--version", "versions", multiple=True,
+              help=f"Kafka version(s) to install (default {DEFAULT_KAFKA_VERSION}).")
+@click.option("--all", "install_all", is_flag=True, help="Install every supported version.")
+def engine_install(versions: tuple[str, ...], install_all: bool) -> None:
+    """Resolve Kafka and its runtime from Maven Central into the local cache."""
+    wanted = supported_versions() if install_all else list(versions or [DEFAULT_KAFKA_VERSION])
+    resolver = EngineResolver()
+    for v in wanted:
+        try:
+            dist = resolver.resolve(v)
+        except (EngineError, ValueError) as exc:
+            fail(str(exc))
+            return
+        click.echo(f"Kafka {v}: {dist.libs_dir} ({dist.source})")
+
+
+@engine.command("list")
+def engine_list() -> None:
+    """Supported versions and whether each is installed."""
+    resolver = EngineResolver()
+    for v in supported_versions():
+        dist = resolver.installed(v)
+        mark = " (default)" if v == DEFAULT_KAFKA_VERSION else ""
+        click.echo(f"{v}{mark}: {dist.libs_dir if dist else 'not installed'}")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,1 @@
+"""Reading broker metrics (Prometheus JMX exporter) for health checks, loops and users."""

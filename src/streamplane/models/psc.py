@@ -1,0 +1,226 @@
+"""The physical cluster spec (PSC): the declarative desired state of one Kafka cluster."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from streamplane.versions import DEFAULT_KAFKA_VERSION, KAFKA_RELEASES, supported_versions
+
+#: node ids of dedicated controllers start here, so broker ids must stay below it
+CONTROLLER_ID_BASE = 9000
+#: configs the satellite owns; a PSC may not set them in ``broker_configs``
+MANAGED_CONFIGS = frozenset({
+    "node.id", "broker.id", "process.roles", "listeners", "advertised.listeners",
+    "listener.security.protocol.map", "controller.listener.names", "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers", "inter.broker.listener.name", "log.dirs", "log.dir",
+    "broker.rack", "super.users", "authorizer.class.name", "sasl.enabled.mechanisms",
+    "sasl.mechanism.inter.broker.protocol", "sasl.mechanism.controller.protocol",
+})
+_REPLICATION_KEYS = (
+    "default.replication.factor",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+)
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$")
+_KAFKA_CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+_PORT = Field(default=None, ge=1024, le=65535)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerSpec(_Model):
+    """One broker. Ports left empty are chosen by the satellite and reported in status."""
+
+    id: int = Field(ge=0, lt=CONTROLLER_ID_BASE)
+    zone: str = Field(default="zone-a", min_length=1, max_length=63)
+    cell: str = Field(default="cell-0", min_length=1, max_length=63)
+    port: int | None = _PORT
+    internal_port: int | None = _PORT
+    controller_port: int | None = _PORT
+    metrics_port: int | None = _PORT
+
+
+class ControllerQuorum(_Model):
+    """KRaft controllers: ``combined`` runs them inside the first brokers, ``dedicated``
+    as separate processes (node ids from 9000)."""
+
+    mode: Literal["combined", "dedicated"] = "combined"
+    count: int = Field(default=1, ge=1, le=7)
+
+    @field_validator("count")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError(f"controller count must be odd so a majority exists, got {v}")
+        return v
+
+
+class JvmSpec(_Model):
+    heap_mb: int = Field(default=384, ge=128, le=65536)
+    extra_options: tuple[str, ...] = ()
+
+
+class SuperUser(_Model):
+    """The control plane's own principal: PLAIN on the internal listeners, SCRAM outside."""
+
+    name: str = Field(default="streamplane-admin", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    password: SecretStr = Field(min_length=12)
+
+    @field_serializer("password", when_used="json")
+    def _reveal_for_wire(self, v: SecretStr, info: Any) -> str:
+        ctx = info.context or {}
+        return v.get_secret_value() if ctx.get("reveal_secrets") else str(v)
+
+
+class PhysicalClusterSpec(_Model):
+    """Desired state of one physical (real Kafka) cluster."""
+
+    id: str = Field(description="stable name of the physical cluster, e.g. 'system'")
+    generation: int = Field(default=1, ge=1)
+    kafka_version: str = DEFAULT_KAFKA_VERSION
+    kafka_cluster_id: str | None = Field(
+        default=None, description="Kafka's own cluster id (22 base64url chars); generated if empty"
+    )
+    satellite: str | None = Field(default=None, description="the satellite that runs it")
+    host: str = Field(default="127.0.0.1", description="address every listener binds to")
+    controllers: ControllerQuorum = ControllerQuorum()
+    brokers: tuple[BrokerSpec, ...]
+    broker_configs: dict[str, str] = Field(default_factory=dict)
+    jvm: JvmSpec = JvmSpec()
+    super_user: SuperUser
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(
+                f"cluster id {v!r} must be 1-63 lowercase letters, digits or '-', "
+                "starting with a letter and not ending with '-'"
+            )
+        return v
+
+    @field_validator("kafka_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if v not in KAFKA_RELEASES:
+            raise ValueError(
+                f"Kafka version {v!r} is not supported; choose one of "
+                f"{', '.join(supported_versions())}"
+            )
+        return v
+
+    @field_validator("kafka_cluster_id")
+    @classmethod
+    def _kafka_cluster_id(cls, v: str | None) -> str | None:
+        if v is not None and not _KAFKA_CLUSTER_ID.match(v):
+            raise ValueError("kafka_cluster_id must be 22 base64url characters (a Kafka UUID)")
+        return v
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError(f"host {v!r} must be an IP address, e.g. 127.0.0.1") from None
+        return v
+
+    @field_validator("brokers")
+    @classmethod
+    def _brokers(cls, v: tuple[BrokerSpec, ...]) -> tuple[BrokerSpec, ...]:
+        if not v:
+            raise ValueError("a cluster needs at least one broker")
+        ids = [b.id for b in v]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"broker ids must be unique; repeated: {dupes}")
+        return v
+
+    @field_validator("broker_configs")
+    @classmethod
+    def _configs(cls, v: dict[str, str]) -> dict[str, str]:
+        managed = sorted(k for k in v if k in MANAGED_CONFIGS or k.startswith("listener.name."))
+        if managed:
+            raise ValueError(
+                f"broker_configs may not set {', '.join(managed)}: the satellite manages them"
+            )
+        return {k: str(val) for k, val in v.items()}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PhysicalClusterSpec:
+        n = len(self.brokers)
+        if self.controllers.mode == "combined" and self.controllers.count > n:
+            raise ValueError(
+                f"{self.controllers.count} combined controllers need at least as many brokers, "
+                f"but the cluster has {n}"
+            )
+        for key in _REPLICATION_KEYS:
+            if key in self.broker_configs:
+                rf = _positive_int(key, self.broker_configs[key])
+                if rf > n:
+                    raise ValueError(f"{key}={rf} is more than the {n} broker(s) in the cluster")
+        if "min.insync.replicas" in self.broker_configs:
+            isr = _positive_int("min.insync.replicas", self.broker_configs["min.insync.replicas"])
+            rf = int(self.broker_configs.get("default.replication.factor", min(3, n)))
+            if isr > rf:
+                raise ValueError(
+                    f"min.insync.replicas={isr} is more than the replication factor {rf}: "
+                    "no produce with acks=all could ever succeed"
+                )
+        self._check_ports()
+        return self
+
+    def _check_ports(self) -> None:
+        seen: dict[int, str] = {}
+        for b in self.brokers:
+            for field in ("port", "internal_port", "controller_port", "metrics_port"):
+                port = getattr(b, field)
+                if port is None:
+                    continue
+                where = f"broker {b.id} {field}"
+                if port in seen:
+                    raise ValueError(f"port {port} is used twice: {seen[port]} and {where}")
+                seen[port] = where
+
+    # ---- derived views -------------------------------------------------------------
+
+    @property
+    def broker_ids(self) -> list[int]:
+        return sorted(b.id for b in self.brokers)
+
+    def controller_ids(self) -> list[int]:
+        if self.controllers.mode == "combined":
+            return self.broker_ids[: self.controllers.count]
+        return [CONTROLLER_ID_BASE + i for i in range(self.controllers.count)]
+
+    @property
+    def default_replication_factor(self) -> int:
+        return int(self.broker_configs.get("default.replication.factor", min(3, len(self.brokers))))
+
+    def to_wire(self) -> dict[str, Any]:
+        """JSON-ready dict *including* secrets, for the desired-state channel only."""
+        return self.model_dump(mode="json", context={"reveal_secrets": True}, exclude_none=True)
+
+
+def _positive_int(key: str, value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"{key} must be a whole number, got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"{key} must be at least 1, got {n}")
+    return n

@@ -1,0 +1,1 @@
+"""The satellite: the per-host agent that turns PSCs into running Kafka processes."""

@@ -1,0 +1,207 @@
+"""The satellite agent: owns a data directory and one worker per physical cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from typing import IO
+
+from streamplane.engine.distribution import EngineResolver
+from streamplane.models.status import ClusterState
+from streamplane.satellite.cluster import ClusterWorker
+from streamplane.satellite.layout import SatelliteLayout, write_json
+from streamplane.satellite.ports import PortAllocator
+from streamplane.satellite.source import DesiredStateSource, StatusSink
+
+log = logging.getLogger(__name__)
+
+CONVERGING_INTERVAL_S = 0.5
+STEADY_INTERVAL_S = 2.0
+DISPATCH_INTERVAL_S = 1.0
+
+
+class SatelliteBusyError(RuntimeError):
+    """Another satellite already owns this data directory."""
+
+
+@contextlib.contextmanager
+def exclusive(layout: SatelliteLayout) -> Iterator[None]:
+    """Hold the data directory's lock and pid file for the life of the agent."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    fh: IO[str] = open(layout.lock_file, "a+")  # noqa: SIM115 - held for the agent's life
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        pid = layout.pid_file.read_text().strip() if layout.pid_file.exists() else "?"
+        raise SatelliteBusyError(
+            f"another satellite (pid {pid}) is already running with data dir {layout.root}"
+        ) from None
+    layout.pid_file.write_text(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            layout.pid_file.unlink()
+        fh.close()
+
+
+class Satellite:
+    def __init__(
+        self,
+        name: str,
+        layout: SatelliteLayout,
+        source: DesiredStateSource,
+        sink: StatusSink,
+        resolver: EngineResolver | None = None,
+        ports: PortAllocator | None = None,
+    ) -> None:
+        self.name = name
+        self.layout = layout
+        self.source = source
+        self.sink = sink
+        self.resolver = resolver or EngineResolver()
+        self.ports = ports or PortAllocator()
+        self.workers: dict[str, ClusterWorker] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._source_errors: dict[str, str] = {}
+
+    # ---- dispatch ------------------------------------------------------------------
+
+    def _worker(self, cluster_id: str) -> ClusterWorker:
+        if cluster_id not in self.workers:
+            self.workers[cluster_id] = ClusterWorker(
+                cluster_id, self.layout.cluster(cluster_id), self.name, self.resolver, self.ports)
+        return self.workers[cluster_id]
+
+    def _on_disk(self) -> set[str]:
+        if not self.layout.clusters_dir.exists():
+            return set()
+        return {p.name for p in self.layout.clusters_dir.iterdir() if p.is_dir()}
+
+    async def run_cycle(self) -> str:
+        """Read the desired state, hand each cluster to its worker, say what changed."""
+        snap = await self.source.snapshot()
+        said: list[str] = []
+        for cluster_id, psc in snap.specs.items():
+            worker = self._worker(cluster_id)
+            if worker.spec != psc:
+                said.append(f"{'updated' if worker.spec else 'accepted'} {cluster_id} "
+                            f"generation {psc.generation}")
+                worker.spec = psc
+                self._wake(cluster_id)
+        if snap.complete:
+            for cluster_id in (set(self.workers) | self._on_disk()) - set(snap.specs) - set(snap.errors):
+                worker = self._worker(cluster_id)
+                if not worker.remove_requested:
+                    worker.remove_requested = True
+                    said.append(f"removing {cluster_id}")
+                    self._wake(cluster_id)
+        for cluster_id, err in snap.errors.items():
+            if self._source_errors.get(cluster_id) != err:
+                said.append(f"ignoring unreadable desired state: {err}")
+        self._source_errors = dict(snap.errors)
+        self._ensure_tasks()
+        self._heartbeat()
+        return "; ".join(said)
+
+    def _wake(self, cluster_id: str) -> None:
+        if cluster_id in self._wakeups:
+            self._wakeups[cluster_id].set()
+
+    def _ensure_tasks(self) -> None:
+        for cluster_id, worker in list(self.workers.items()):
+            task = self._tasks.get(cluster_id)
+            if task is not None and task.done():
+                del self._tasks[cluster_id]
+                if worker.deleted:
+                    del self.workers[cluster_id]
+                    continue
+                task = None
+            if task is None and (worker.spec is not None or worker.remove_requested):
+                self._wakeups[cluster_id] = asyncio.Event()
+                self._tasks[cluster_id] = asyncio.create_task(
+                    self._work(worker), name=f"cluster-{cluster_id}")
+
+    async def _work(self, worker: ClusterWorker) -> None:
+        last = ""
+        wakeup = self._wakeups[worker.cluster_id]
+        while True:
+            try:
+                sentence = await worker.run_cycle()
+            except Exception as exc:
+                log.exception("cluster %s: reconcile step failed", worker.cluster_id)
+                sentence = f"cluster {worker.cluster_id}: reconcile step failed: {exc}"
+            if sentence != last:
+                log.info("%s", sentence)
+                last = sentence
+            if worker.deleted:
+                await self.sink.forget(worker.cluster_id)
+                return
+            status = worker.status()
+            await self.sink.publish(status)
+            interval = (STEADY_INTERVAL_S if status.status == ClusterState.HEALTHY
+                        else CONVERGING_INTERVAL_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), interval)
+            wakeup.clear()
+
+    def _heartbeat(self) -> None:
+        write_json(self.layout.heartbeat_file, {
+            "name": self.name,
+            "pid": os.getpid(),
+            "updated_at": time.time(),
+            "clusters": sorted(self.workers),
+            "source_errors": self._source_errors,
+        })
+
+    # ---- life cycle ----------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reconcile until ``stop`` is set, then stop every cluster this satellite runs."""
+        log.info("satellite %s starting with data dir %s", self.name, self.layout.root)
+        for cluster_id in sorted(self._on_disk()):
+            self._worker(cluster_id)
+        while not stop.is_set():
+            try:
+                sentence = await self.run_cycle()
+                if sentence:
+                    log.info("satellite %s: %s", self.name, sentence)
+            except Exception:
+                log.exception("satellite %s: dispatch cycle failed", self.name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), DISPATCH_INTERVAL_S)
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
+        await asyncio.gather(*(w.stop_all() for w in self.workers.values()))
+        for worker in self.workers.values():
+            if worker.spec is not None and worker.record is not None:
+                await self.sink.publish(worker.status())
+        log.info("satellite %s stopped every process it ran", self.name)
+
+
+def satellite_pid(layout: SatelliteLayout) -> int | None:
+    """The pid of the satellite that holds ``layout``'s lock, if one is running."""
+    if not layout.lock_file.exists():
+        return None
+    with open(layout.lock_file, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                return int(layout.pid_file.read_text().strip())
+            except (OSError, ValueError):
+                return -1
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return None

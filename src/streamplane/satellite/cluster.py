@@ -1,0 +1,481 @@
+"""Reconciling one physical cluster: the satellite's per-cluster ``run_cycle``.
+
+Each cycle reads the spec and the processes, decides the single most useful thing to do,
+does it, and returns one sentence saying what happened. Everything it needs to survive
+its own death (ports, formatting, pids, which config each process runs) is in
+``cluster.json`` in the cluster's directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamplane.engine import EngineError, KafkaDistribution
+from streamplane.engine.distribution import EngineResolver
+from streamplane.models.psc import PhysicalClusterSpec
+from streamplane.models.status import ClusterState, ClusterStatus, NodeStatus
+from streamplane.satellite.health import ClusterProbe, HealthReport, verify_scram_login
+from streamplane.satellite.layout import ClusterLayout, read_json, write_json, write_private
+from streamplane.satellite.node import NodeRunner, java_executable, kafka_command
+from streamplane.satellite.ports import PortAllocator
+from streamplane.satellite.process import ProcessHandle
+from streamplane.satellite.render import (
+    JMX_EXPORTER_CONFIG,
+    NodePlan,
+    NodePorts,
+    render_server_properties,
+)
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 60.0  # controlled shutdown moves leadership away first; give it time
+DELETE_GRACE_S = 15.0  # the data is about to be deleted, so a slow shutdown buys nothing
+FORMAT_TIMEOUT_S = 120.0
+
+
+def new_kafka_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class NodeRecord:
+    ports: NodePorts
+    formatted: bool = False
+    running_digest: str | None = None  # digest of the config the live process started with
+    process: ProcessHandle | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ports": self.ports.to_json(),
+            "formatted": self.formatted,
+            "running_digest": self.running_digest,
+            "process": self.process.to_json() if self.process else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NodeRecord:
+        proc = data.get("process")
+        return cls(
+            ports=NodePorts(**data["ports"]),
+            formatted=bool(data.get("formatted")),
+            running_digest=data.get("running_digest"),
+            process=ProcessHandle.from_json(proc) if proc else None,
+        )
+
+
+@dataclass
+class ClusterRecord:
+    kafka_cluster_id: str
+    nodes: dict[int, NodeRecord] = field(default_factory=dict)
+    super_user_digest: str | None = None
+    healthy_once: bool = False
+    observed_generation: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kafka_cluster_id": self.kafka_cluster_id,
+            "nodes": {str(k): v.to_json() for k, v in self.nodes.items()},
+            "super_user_digest": self.super_user_digest,
+            "healthy_once": self.healthy_once,
+            "observed_generation": self.observed_generation,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClusterRecord:
+        return cls(
+            kafka_cluster_id=data["kafka_cluster_id"],
+            nodes={int(k): NodeRecord.from_json(v) for k, v in data.get("nodes", {}).items()},
+            super_user_digest=data.get("super_user_digest"),
+            healthy_once=bool(data.get("healthy_once")),
+            observed_generation=data.get("observed_generation"),
+        )
+
+    def used_ports(self) -> set[int]:
+        ports: set[int] = set()
+        for rec in self.nodes.values():
+            ports |= {p for p in rec.ports.to_json().values() if p}
+        return ports
+
+
+class ClusterWorker:
+    """Keeps one physical cluster converged to its PSC on this satellite."""
+
+    def __init__(
+        self,
+        cluster_id: str,
+        layout: ClusterLayout,
+        satellite: str,
+        resolver: EngineResolver,
+        ports: PortAllocator,
+    ) -> None:
+        self.cluster_id = cluster_id
+        self.layout = layout
+        self.satellite = satellite
+        self.resolver = resolver
+        self.ports = ports
+        self.spec: PhysicalClusterSpec | None = None
+        self.remove_requested = False
+        self.record: ClusterRecord | None = self._load()
+        self.runners: dict[int, NodeRunner] = {}
+        self._probe: ClusterProbe | None = None
+        self._probe_key: tuple[str, str] | None = None
+        self._report = HealthReport()
+        self._last_error: str | None = None
+        self._deleted = False
+        self._stopped = False
+        if self.record is not None:
+            self.ports.reserve(self.record.used_ports())
+            for node_id in self.record.nodes:
+                runner = self._runner(node_id)
+                runner.handle = self.record.nodes[node_id].process
+                if runner.adopt():
+                    log.info("cluster %s: adopted node %s (pid %s)", cluster_id, node_id,
+                             runner.handle.pid if runner.handle else "?")
+
+    # ---- persistence ---------------------------------------------------------------
+
+    def _load(self) -> ClusterRecord | None:
+        if not self.layout.state_file.exists():
+            return None
+        return ClusterRecord.from_json(read_json(self.layout.state_file))
+
+    def _save(self) -> None:
+        assert self.record is not None
+        for node_id, runner in self.runners.items():
+            if node_id in self.record.nodes:
+                self.record.nodes[node_id].process = runner.handle
+        write_json(self.layout.state_file, self.record.to_json())
+
+    def _runner(self, node_id: int) -> NodeRunner:
+        if node_id not in self.runners:
+            self.runners[node_id] = NodeRunner(node_id, self.layout.config_file(node_id))
+        return self.runners[node_id]
+
+    @property
+    def deleted(self) -> bool:
+        return self._deleted
+
+    # ---- the cycle -----------------------------------------------------------------
+
+    async def run_cycle(self) -> str:
+        if self.remove_requested:
+            return await self._remove()
+        psc = self.spec
+        if psc is None:
+            return f"cluster {self.cluster_id}: no spec yet"
+        try:
+            dist = await asyncio.to_thread(self.resolver.resolve, psc.kafka_version)
+        except (EngineError, ValueError) as exc:
+            self._last_error = str(exc)
+            return f"cluster {self.cluster_id} cannot start: {exc}"
+        if self.record is None:
+            self.record = ClusterRecord(psc.kafka_cluster_id or new_kafka_cluster_id())
+        plans = self._plan(psc)
+        self._save()
+        sentences: list[str] = []
+        sentences += await self._drop_removed_nodes(plans)
+        digests = self._write_configs(psc, plans)
+        formatted = await self._format(plans, dist)
+        if formatted:
+            sentences.append(formatted)
+        now = time.time()
+        for node_id in plans:
+            died = self._runner(node_id).observe(now)
+            if died:
+                sentences.append(died)
+        started = self._start_due(psc, plans, dist, digests, now)
+        if started:
+            sentences.append(f"started node(s) {', '.join(map(str, started))}")
+        self._save()
+        self._report = await self._check(psc, plans)
+        sentences += await self._after_health(psc, plans, digests)
+        self._save()
+        if not sentences:
+            sentences.append(self._steady_sentence(psc, plans))
+        return f"cluster {self.cluster_id}: " + "; ".join(sentences)
+
+    def _plan(self, psc: PhysicalClusterSpec) -> dict[int, NodePlan]:
+        assert self.record is not None
+        controllers = set(psc.controller_ids())
+        brokers = {b.id: b for b in psc.brokers}
+        plans: dict[int, NodePlan] = {}
+        for node_id in sorted(controllers | set(brokers)):
+            b = brokers.get(node_id)
+            roles = tuple(r for r, on in (("broker", b is not None),
+                                          ("controller", node_id in controllers)) if on)
+            rec = self.record.nodes.get(node_id)
+            old = rec.ports if rec else None
+
+            def pick(wanted: int | None, previous: int | None, needed: bool) -> int | None:
+                if not needed:
+                    return None
+                return wanted or previous or self.ports.allocate()
+
+            ports = NodePorts(
+                controller=pick(b.controller_port if b else None,
+                                old.controller if old else None, "controller" in roles),
+                internal=pick(b.internal_port if b else None,
+                              old.internal if old else None, "broker" in roles),
+                external=pick(b.port if b else None, old.external if old else None,
+                              "broker" in roles),
+                metrics=pick(b.metrics_port if b else None, old.metrics if old else None,
+                             True) or 0,
+            )
+            if rec is None:
+                self.record.nodes[node_id] = NodeRecord(ports=ports)
+            else:
+                rec.ports = ports
+            plans[node_id] = NodePlan(node_id, roles, ports, b.zone if b else None,
+                                      b.cell if b else None)
+        return plans
+
+    async def _drop_removed_nodes(self, plans: dict[int, NodePlan]) -> list[str]:
+        assert self.record is not None
+        gone = [n for n in self.record.nodes if n not in plans]
+        if not gone:
+            return []
+        await asyncio.gather(*(self._runner(n).stop(STOP_GRACE_S) for n in gone))
+        for n in gone:
+            shutil.rmtree(self.layout.node_dir(n), ignore_errors=True)
+            del self.record.nodes[n]
+            self.runners.pop(n, None)
+        return [f"removed node(s) {', '.join(map(str, gone))}"]
+
+    def _write_configs(self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan]) -> dict[int, str]:
+        voters = {i: p.ports.controller for i, p in plans.items()
+                  if p.is_controller and p.ports.controller}
+        digests = {}
+        for node_id, plan in plans.items():
+            text = render_server_properties(
+                psc, plan, voters, str(self.layout.log_dir(node_id)))
+            path = self.layout.config_file(node_id)
+            if not path.exists() or path.read_text() != text:
+                write_private(path, text)
+            metrics = self.layout.metrics_config(node_id)
+            if not metrics.exists():
+                write_private(metrics, JMX_EXPORTER_CONFIG)
+            digests[node_id] = _digest(text + repr(psc.jvm) + psc.kafka_version)
+        return digests
+
+    async def _format(self, plans: dict[int, NodePlan], dist: KafkaDistribution) -> str | None:
+        assert self.record is not None
+        todo = [n for n in plans if not self.record.nodes[n].formatted]
+        if not todo:
+            return None
+        results = await asyncio.gather(*(self._format_one(n, dist) for n in todo))
+        failed = [err for err in results if err]
+        if failed:
+            self._last_error = failed[0]
+            return f"formatting failed: {failed[0]}"
+        for n in todo:
+            self.record.nodes[n].formatted = True
+        return f"formatted storage of node(s) {', '.join(map(str, todo))}"
+
+    async def _format_one(self, node_id: int, dist: KafkaDistribution) -> str | None:
+        assert self.record is not None
+        argv = [java_executable(), "-Xmx256m", *dist.logging_jvm_options(self.layout.logs(node_id)),
+                "-cp", dist.classpath, "kafka.tools.StorageTool", "format",
+                "-t", self.record.kafka_cluster_id, "-c", str(self.layout.config_file(node_id)),
+                "--ignore-formatted"]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), FORMAT_TIMEOUT_S)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return f"storage format of node {node_id} timed out"
+        if proc.returncode != 0:
+            lines = [ln for ln in out.decode(errors="replace").splitlines() if ln.strip()]
+            return f"storage format of node {node_id} failed: {lines[-1] if lines else proc.returncode}"
+        return None
+
+    def _start_due(
+        self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan], dist: KafkaDistribution,
+        digests: dict[int, str], now: float,
+    ) -> list[int]:
+        assert self.record is not None
+        started = []
+        for node_id, plan in plans.items():
+            runner = self._runner(node_id)
+            rec = self.record.nodes[node_id]
+            if not rec.formatted or not runner.due(now):
+                continue
+            argv = kafka_command(
+                dist, plan, psc.host, psc.jvm, self.layout.config_file(node_id),
+                self.layout.metrics_config(node_id), self.layout.logs(node_id))
+            runner.start(argv, self.layout.stdout(node_id), self.layout.node_dir(node_id))
+            rec.running_digest = digests[node_id]
+            self._save()  # record the pid at once: a satellite killed now must find it
+            started.append(node_id)
+        return started
+
+    async def _check(self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan]) -> HealthReport:
+        if not any(r.alive() for r in self.runners.values()):
+            return HealthReport(error="no process is running")
+        bootstrap = ",".join(f"{psc.host}:{p.ports.internal}" for p in plans.values() if p.is_broker)
+        key = (bootstrap, psc.super_user.password.get_secret_value())
+        if self._probe is None or self._probe_key != key:
+            self._probe = ClusterProbe(bootstrap, psc.super_user.name, key[1])
+            self._probe_key = key
+        metrics = [p.ports.metrics for p in plans.values() if p.is_controller]
+        return await self._probe.check(psc.host, metrics)
+
+    async def _after_health(
+        self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan], digests: dict[int, str]
+    ) -> list[str]:
+        sentences: list[str] = []
+        broker_ids = {n for n, p in plans.items() if p.is_broker}
+        running = all(self._runner(n).alive() for n in plans)
+        registered = broker_ids <= self._report.registered_brokers
+        su_digest = _digest(psc.super_user.name + psc.super_user.password.get_secret_value()
+                            + (self.record.kafka_cluster_id if self.record else ""))
+        if running and registered and self.record and self.record.super_user_digest != su_digest:
+            sentences.append(await self._ensure_super_user(psc, plans, su_digest))
+        healthy = self._healthy(plans)
+        if healthy and self.record:
+            self.record.healthy_once = True
+            self._last_error = None
+            stale = [n for n in sorted(plans) if self.record.nodes[n].running_digest != digests[n]]
+            if stale:
+                sentences.append(await self._restart_for_config(stale[0]))
+            else:
+                if self.record.observed_generation != psc.generation:
+                    sentences.append(f"converged to generation {psc.generation}")
+                self.record.observed_generation = psc.generation
+        return sentences
+
+    async def _ensure_super_user(
+        self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan], digest: str
+    ) -> str:
+        assert self._probe is not None and self.record is not None
+        name, password = psc.super_user.name, psc.super_user.password.get_secret_value()
+        external = ",".join(f"{psc.host}:{p.ports.external}" for p in plans.values() if p.is_broker)
+        try:
+            await self._probe.ensure_scram_user(name, password)
+            await verify_scram_login(external, name, password)
+        except Exception as exc:  # noqa: BLE001 - reported, retried next cycle
+            self._last_error = f"creating the SCRAM super-user failed: {exc}"
+            return self._last_error
+        self.record.super_user_digest = digest
+        return f"created SCRAM-SHA-512 super-user {name}"
+
+    async def _restart_for_config(self, node_id: int) -> str:
+        runner = self._runner(node_id)
+        await runner.stop(STOP_GRACE_S)
+        runner.stopping = False
+        runner.next_start_at = 0.0
+        return f"restarting node {node_id} to apply its new configuration"
+
+    def _healthy(self, plans: dict[int, NodePlan]) -> bool:
+        r = self._report
+        brokers = {n for n, p in plans.items() if p.is_broker}
+        return (
+            r.error is None
+            and all(self._runner(n).alive() for n in plans)
+            and brokers <= r.registered_brokers
+            and r.quorum_leader is not None
+            and r.under_replicated == 0
+            and r.offline == 0
+            and self.record is not None
+            and self.record.super_user_digest is not None
+        )
+
+    def _steady_sentence(self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan]) -> str:
+        r = self._report
+        if self._healthy(plans):
+            return f"healthy, {len(psc.brokers)} broker(s), quorum leader {r.quorum_leader}"
+        why = r.error or (
+            f"{len(r.registered_brokers)}/{len(psc.brokers)} brokers registered, "
+            f"quorum leader {r.quorum_leader}, under-replicated {r.under_replicated}")
+        return f"waiting: {why}"
+
+    # ---- stopping and removal ------------------------------------------------------
+
+    async def stop_all(self, grace: float = STOP_GRACE_S) -> None:
+        """Stop every process: brokers first, controllers last, so shutdown stays controlled."""
+        plans = self._plan(self.spec) if self.spec and self.record else {}
+        controllers = {n for n, p in plans.items() if p.is_controller}
+        brokers_only = [r for n, r in self.runners.items() if n not in controllers]
+        rest = [r for n, r in self.runners.items() if n in controllers]
+        await asyncio.gather(*(r.stop(grace) for r in brokers_only))
+        await asyncio.gather(*(r.stop(grace) for r in rest))
+        self._stopped = True
+        if self.record is not None:
+            self._save()
+
+    async def _remove(self) -> str:
+        await self.stop_all(DELETE_GRACE_S)
+        shutil.rmtree(self.layout.root, ignore_errors=True)
+        self._deleted = True
+        return f"cluster {self.cluster_id}: stopped and deleted its data"
+
+    # ---- status --------------------------------------------------------------------
+
+    def status(self) -> ClusterStatus:
+        psc = self.spec
+        r = self._report
+        plans = self._plan(psc) if psc and self.record else {}
+        nodes: list[NodeStatus] = []
+        for node_id, plan in plans.items():
+            runner = self._runner(node_id)
+            broker = next((b for b in psc.brokers if b.id == node_id), None) if psc else None
+            nodes.append(NodeStatus(
+                id=node_id, roles=list(plan.roles),
+                state=runner.plan_state(node_id in r.registered_brokers, plan),
+                host=psc.host if psc else "127.0.0.1",
+                port=plan.ports.external, internal_port=plan.ports.internal,
+                controller_port=plan.ports.controller, metrics_port=plan.ports.metrics,
+                pid=runner.handle.pid if runner.handle else None,
+                zone=broker.zone if broker else None, cell=broker.cell if broker else None,
+                restarts=runner.restarts, last_exit_code=runner.last_exit_code,
+                registered=node_id in r.registered_brokers,
+            ))
+        healthy = bool(plans) and self._healthy(plans)
+        if self._deleted:
+            state = ClusterState.DELETED
+        elif self.remove_requested:
+            state = ClusterState.STOPPING
+        elif self._stopped:
+            state = ClusterState.STOPPED
+        elif healthy:
+            state = ClusterState.HEALTHY
+        elif self.record and self.record.healthy_once:
+            state = ClusterState.DEGRADED
+        elif any(n.pid for n in nodes):
+            state = ClusterState.STARTING
+        elif self._last_error:
+            state = ClusterState.FAILED
+        else:
+            state = ClusterState.PENDING
+        brokers = [n for n in nodes if "broker" in n.roles]
+        return ClusterStatus(
+            id=self.cluster_id,
+            satellite=self.satellite,
+            status=state,
+            generation=psc.generation if psc else 0,
+            observed_generation=self.record.observed_generation if self.record else None,
+            kafka_version=psc.kafka_version if psc else "",
+            kafka_cluster_id=self.record.kafka_cluster_id if self.record else None,
+            bootstrap=",".join(f"{n.host}:{n.port}" for n in brokers) or None,
+            brokers=brokers,
+            controllers=[n for n in nodes if "broker" not in n.roles],
+            quorum_leader=r.quorum_leader,
+            under_replicated_partitions=r.under_replicated,
+            offline_partitions=r.offline,
+            message=r.error or "",
+            last_error=self._last_error,
+            updated_at=time.time(),
+        )

@@ -1,0 +1,114 @@
+"""Health of a running cluster, read through Kafka's admin protocol and broker metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
+
+from streamplane.metrics.scrape import scrape, value
+
+T = TypeVar("T")
+#: librdkafka reports every refused connection; while brokers start that is expected noise,
+#: so its lines go to a logger of their own, quiet unless the satellite runs verbose
+RDKAFKA_LOG = logging.getLogger("streamplane.rdkafka")
+ADMIN_TIMEOUT_S = 5.0
+
+
+@dataclass
+class HealthReport:
+    registered_brokers: set[int] = field(default_factory=set)
+    quorum_leader: int | None = None
+    under_replicated: int | None = None
+    offline: int | None = None
+    error: str | None = None
+
+
+def sasl_config(bootstrap: str, mechanism: str, user: str, password: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": mechanism,
+        "sasl.username": user,
+        "sasl.password": password,
+        "socket.timeout.ms": int(ADMIN_TIMEOUT_S * 1000),
+        "logger": RDKAFKA_LOG,
+    }
+
+
+async def _await(fut: Future[T]) -> T:
+    return await asyncio.wait_for(asyncio.wrap_future(fut), ADMIN_TIMEOUT_S + 1)
+
+
+class ClusterProbe:
+    """Admin-protocol access to one cluster as its super-user, over the internal listener."""
+
+    def __init__(self, internal_bootstrap: str, user: str, password: str) -> None:
+        self._user = user
+        self._password = password
+        self._admin = AdminClient(sasl_config(internal_bootstrap, "PLAIN", user, password))
+
+    async def check(self, host: str, controller_metrics_ports: list[int]) -> HealthReport:
+        report = HealthReport()
+        report.quorum_leader = await self._quorum_leader(host, controller_metrics_ports)
+        try:
+            desc = await _await(self._admin.describe_cluster(request_timeout=ADMIN_TIMEOUT_S))
+            report.registered_brokers = {n.id for n in desc.nodes}
+            meta = await asyncio.to_thread(self._admin.list_topics, timeout=ADMIN_TIMEOUT_S)
+            urp = offline = 0
+            for topic in meta.topics.values():
+                for part in topic.partitions.values():
+                    if part.leader < 0:
+                        offline += 1
+                    if len(part.isrs) < len(part.replicas):
+                        urp += 1
+            report.under_replicated, report.offline = urp, offline
+        except (KafkaException, TimeoutError) as exc:
+            report.error = _describe(exc)
+        return report
+
+    async def _quorum_leader(self, host: str, ports: list[int]) -> int | None:
+        """The leader every reachable controller agrees on, if a majority can be read."""
+        results = await asyncio.gather(*(scrape(host, p) for p in ports), return_exceptions=True)
+        leaders = []
+        for res in results:
+            if isinstance(res, BaseException):
+                continue
+            leader = value(res, "kafka_server_raft_metrics_current_leader")
+            if leader is not None and leader >= 0:
+                leaders.append(int(leader))
+        if len(leaders) * 2 <= len(ports) or len(set(leaders)) != 1:
+            return None
+        return leaders[0]
+
+    async def ensure_scram_user(self, name: str, password: str) -> None:
+        cred = UserScramCredentialUpsertion(
+            name, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password.encode()
+        )
+        futures = self._admin.alter_user_scram_credentials([cred])
+        await _await(futures[name])
+
+
+async def verify_scram_login(bootstrap: str, user: str, password: str) -> None:
+    """Raise unless ``user`` can log in on the client listener and describe the cluster."""
+    admin = AdminClient(sasl_config(bootstrap, "SCRAM-SHA-512", user, password))
+    await _await(admin.describe_cluster(request_timeout=ADMIN_TIMEOUT_S))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KafkaException) and exc.args:
+        err = exc.args[0]
+        text: Callable[[], str] | None = getattr(err, "str", None)
+        return text() if text else str(err)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,92 @@
+"""Where a satellite keeps things inside its data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SatelliteLayout:
+    root: Path
+
+    @property
+    def desired_dir(self) -> Path:
+        return self.root / "desired"
+
+    @property
+    def status_dir(self) -> Path:
+        return self.root / "status"
+
+    @property
+    def clusters_dir(self) -> Path:
+        return self.root / "clusters"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "satellite.pid"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "satellite.lock"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "satellite.log"
+
+    @property
+    def heartbeat_file(self) -> Path:
+        return self.root / "satellite.json"
+
+    def cluster(self, cluster_id: str) -> ClusterLayout:
+        return ClusterLayout(self.clusters_dir / cluster_id)
+
+
+@dataclass(frozen=True)
+class ClusterLayout:
+    root: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "cluster.json"
+
+    def node_dir(self, node_id: int) -> Path:
+        return self.root / "nodes" / str(node_id)
+
+    def config_file(self, node_id: int) -> Path:
+        return self.node_dir(node_id) / "server.properties"
+
+    def metrics_config(self, node_id: int) -> Path:
+        return self.node_dir(node_id) / "jmx-exporter.yaml"
+
+    def log_dir(self, node_id: int) -> Path:
+        return self.node_dir(node_id) / "data"
+
+    def logs(self, node_id: int) -> Path:
+        return self.node_dir(node_id) / "logs"
+
+    def stdout(self, node_id: int) -> Path:
+        return self.node_dir(node_id) / "logs" / "stdout.log"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Atomically write a file readable only by its owner (it may hold secrets)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_private(path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
