@@ -1,0 +1,1 @@
+"""The control plane: REST API, state store, scheduler and reconciler."""
