@@ -1,4 +1,4 @@
-"""The embedded default: a local satellite and the system cluster, for ``up``/``down``/``status``."""
+"""The embedded default: a local satellite and the system cluster (``up``, ``down``, ``status``)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,10 @@ def system_cluster_spec() -> PhysicalClusterSpec:
 
 @dataclass
 class LocalDeployment:
+    """A satellite daemon on this machine, driven through its data directory."""
+
     data_dir: Path
+    satellite_name: str = LOCAL_SATELLITE
 
     @property
     def layout(self) -> SatelliteLayout:
@@ -68,7 +71,7 @@ class LocalDeployment:
             return pid
         self.layout.root.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "streamplane", "satellite", "run",
-                "--data-dir", str(self.data_dir), "--name", LOCAL_SATELLITE]
+                "--data-dir", str(self.data_dir), "--name", self.satellite_name]
         with open(self.layout.log_file, "ab") as log:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)

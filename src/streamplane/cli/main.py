@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from streamplane.cli.local import LocalDeployment, LocalError, SYSTEM_CLUSTER_ID
+from streamplane.cli.local import SYSTEM_CLUSTER_ID, LocalDeployment, LocalError
 from streamplane.engine.distribution import EngineError, EngineResolver
 from streamplane.models.status import ClusterStatus
 from streamplane.paths import default_data_dir

@@ -78,7 +78,14 @@ class SuperUser(_Model):
     """The control plane's own principal: PLAIN on the internal listeners, SCRAM outside."""
 
     name: str = Field(default="streamplane-admin", pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    password: SecretStr = Field(min_length=12)
+    password: SecretStr
+
+    @field_validator("password")
+    @classmethod
+    def _long_enough(cls, v: SecretStr) -> SecretStr:
+        if len(v.get_secret_value()) < 12:
+            raise ValueError("the super-user password must be at least 12 characters")
+        return v
 
     @field_serializer("password", when_used="json")
     def _reveal_for_wire(self, v: SecretStr, info: Any) -> str:

@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from typing import IO
 
+import psutil
+
 from streamplane.engine.distribution import EngineResolver
 from streamplane.models.status import ClusterState
 from streamplane.satellite.cluster import ClusterWorker
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 CONVERGING_INTERVAL_S = 0.5
 STEADY_INTERVAL_S = 2.0
 DISPATCH_INTERVAL_S = 1.0
+LOCK_WAIT_S = 10.0
 
 
 class SatelliteBusyError(RuntimeError):
@@ -34,14 +37,22 @@ def exclusive(layout: SatelliteLayout) -> Iterator[None]:
     """Hold the data directory's lock and pid file for the life of the agent."""
     layout.root.mkdir(parents=True, exist_ok=True)
     fh: IO[str] = open(layout.lock_file, "a+")  # noqa: SIM115 - held for the agent's life
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        pid = layout.pid_file.read_text().strip() if layout.pid_file.exists() else "?"
-        raise SatelliteBusyError(
-            f"another satellite (pid {pid}) is already running with data dir {layout.root}"
-        ) from None
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            # a satellite killed -9 keeps its lock until its last thread is gone, a moment
+            # after its pid already looks dead; only a live holder is a real conflict
+            holder = _pid_file(layout)
+            if time.monotonic() < deadline and (holder is None or not _running(holder)):
+                time.sleep(0.1)
+                continue
+            fh.close()
+            raise SatelliteBusyError(
+                f"another satellite (pid {holder}) is already running with data dir {layout.root}"
+            ) from None
     layout.pid_file.write_text(f"{os.getpid()}\n")
     try:
         yield
@@ -91,10 +102,11 @@ class Satellite:
         said: list[str] = []
         for cluster_id, psc in snap.specs.items():
             worker = self._worker(cluster_id)
-            if worker.spec != psc:
-                said.append(f"{'updated' if worker.spec else 'accepted'} {cluster_id} "
-                            f"generation {psc.generation}")
-                worker.spec = psc
+            if worker.remove_requested:
+                continue  # a cluster being deleted finishes deleting before it is re-created
+            change = worker.offer(psc)
+            if change:
+                said.append(change)
                 self._wake(cluster_id)
         if snap.complete:
             for cluster_id in (set(self.workers) | self._on_disk()) - set(snap.specs) - set(snap.errors):
@@ -191,17 +203,29 @@ class Satellite:
         log.info("satellite %s stopped every process it ran", self.name)
 
 
+def _pid_file(layout: SatelliteLayout) -> int | None:
+    try:
+        return int(layout.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def satellite_pid(layout: SatelliteLayout) -> int | None:
-    """The pid of the satellite that holds ``layout``'s lock, if one is running."""
+    """The pid of the live satellite that holds ``layout``'s lock, if there is one."""
     if not layout.lock_file.exists():
         return None
     with open(layout.lock_file, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            try:
-                return int(layout.pid_file.read_text().strip())
-            except (OSError, ValueError):
-                return -1
+            holder = _pid_file(layout)
+            return holder if holder is not None and _running(holder) else None
         fcntl.flock(fh, fcntl.LOCK_UN)
     return None

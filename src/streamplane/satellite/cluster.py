@@ -82,6 +82,8 @@ class ClusterRecord:
     super_user_digest: str | None = None
     healthy_once: bool = False
     observed_generation: int | None = None
+    #: the last spec this satellite accepted (wire form, so it holds the live password)
+    applied_spec: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +92,7 @@ class ClusterRecord:
             "super_user_digest": self.super_user_digest,
             "healthy_once": self.healthy_once,
             "observed_generation": self.observed_generation,
+            "applied_spec": self.applied_spec,
         }
 
     @classmethod
@@ -100,6 +103,7 @@ class ClusterRecord:
             super_user_digest=data.get("super_user_digest"),
             healthy_once=bool(data.get("healthy_once")),
             observed_generation=data.get("observed_generation"),
+            applied_spec=data.get("applied_spec"),
         )
 
     def used_ports(self) -> set[int]:
@@ -127,7 +131,10 @@ class ClusterWorker:
         self.ports = ports
         self.spec: PhysicalClusterSpec | None = None
         self.remove_requested = False
+        self.refused: str | None = None
         self.record: ClusterRecord | None = self._load()
+        if self.record is not None and self.record.applied_spec is not None:
+            self.spec = PhysicalClusterSpec.model_validate(self.record.applied_spec)
         self.runners: dict[int, NodeRunner] = {}
         self._probe: ClusterProbe | None = None
         self._probe_key: tuple[str, str] | None = None
@@ -167,6 +174,35 @@ class ClusterWorker:
     def deleted(self) -> bool:
         return self._deleted
 
+    def offer(self, psc: PhysicalClusterSpec) -> str | None:
+        """Accept a new desired spec, or say why it cannot be applied to this cluster."""
+        if self.spec == psc:
+            return None
+        reason = self._refusal(psc)
+        if reason:
+            if reason != self.refused:
+                self.refused = reason
+                return f"refused {psc.id} generation {psc.generation}: {reason}"
+            return None
+        self.refused = None
+        was = self.spec
+        self.spec = psc
+        if self.record is not None:
+            self.record.applied_spec = psc.to_wire()
+            self._save()
+        return f"{'updated' if was else 'accepted'} {psc.id} generation {psc.generation}"
+
+    def _refusal(self, psc: PhysicalClusterSpec) -> str | None:
+        rec = self.record
+        if rec is None or self.spec is None:
+            return None
+        if psc.kafka_cluster_id and psc.kafka_cluster_id != rec.kafka_cluster_id:
+            return (f"kafka_cluster_id cannot change from {rec.kafka_cluster_id} "
+                    f"to {psc.kafka_cluster_id} on an existing cluster")
+        if psc.super_user != self.spec.super_user:
+            return "the super-user of a running cluster cannot change (rotation is not supported yet)"
+        return None
+
     # ---- the cycle -----------------------------------------------------------------
 
     async def run_cycle(self) -> str:
@@ -181,7 +217,8 @@ class ClusterWorker:
             self._last_error = str(exc)
             return f"cluster {self.cluster_id} cannot start: {exc}"
         if self.record is None:
-            self.record = ClusterRecord(psc.kafka_cluster_id or new_kafka_cluster_id())
+            self.record = ClusterRecord(psc.kafka_cluster_id or new_kafka_cluster_id(),
+                                        applied_spec=psc.to_wire())
         plans = self._plan(psc)
         self._save()
         sentences: list[str] = []
@@ -366,7 +403,7 @@ class ClusterWorker:
         try:
             await self._probe.ensure_scram_user(name, password)
             await verify_scram_login(external, name, password)
-        except Exception as exc:  # noqa: BLE001 - reported, retried next cycle
+        except Exception as exc:
             self._last_error = f"creating the SCRAM super-user failed: {exc}"
             return self._last_error
         self.record.super_user_digest = digest
@@ -476,6 +513,6 @@ class ClusterWorker:
             under_replicated_partitions=r.under_replicated,
             offline_partitions=r.offline,
             message=r.error or "",
-            last_error=self._last_error,
+            last_error=self.refused or self._last_error,
             updated_at=time.time(),
         )

@@ -7,6 +7,7 @@ source for embedding); the Kafka-topic channel implements the same two classes.
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -124,10 +125,8 @@ class FileStatusSink(StatusSink):
         write_json(self.directory / f"{status.id}.json", status.model_dump(mode="json"))
 
     async def forget(self, cluster_id: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.directory / f"{cluster_id}.json")
-        except FileNotFoundError:
-            pass
 
 
 def read_statuses(directory: Path) -> list[ClusterStatus]:

@@ -1,0 +1,120 @@
+"""Helpers for tests and benchmarks that drive real Streamplane processes and real Kafka."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from confluent_kafka import Consumer, KafkaError, Producer
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+            last_exc = exc
+        else:
+            if result:
+                return result
+        time.sleep(interval)
+    suffix = f" (last error: {last_exc})" if last_exc else ""
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}{suffix}")
+
+
+def scram_client_config(bootstrap: str, user: str, password: str) -> dict[str, Any]:
+    """librdkafka settings for a cluster's client listener."""
+    return {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": user,
+        "sasl.password": password,
+    }
+
+
+@dataclass
+class SequenceProducer:
+    """Produces sequence-numbered messages at a steady rate in a thread, tracking acks.
+
+    Message value is the decimal sequence number; ``acked`` holds every sequence the
+    broker acknowledged, ``errors`` every delivery failure.
+    """
+
+    config: dict[str, Any]
+    topic: str
+    rate_per_s: float = 200.0
+    acked: set[int] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+    ack_times: list[float] = field(default_factory=list)
+    sent: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> SequenceProducer:
+        self._thread = threading.Thread(target=self._run, name="sequence-producer", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        producer = Producer({
+            **self.config, "acks": "all", "enable.idempotence": True,
+            "linger.ms": 5, "delivery.timeout.ms": 120000,
+        })
+
+        def delivered(err: KafkaError | None, msg: Any) -> None:
+            if err is not None:
+                self.errors.append(str(err))
+            else:
+                self.acked.add(int(msg.value()))
+                self.ack_times.append(time.monotonic())
+
+        interval = 1.0 / self.rate_per_s
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            producer.produce(self.topic, key=str(self.sent % 64).encode(),
+                             value=str(self.sent).encode(), on_delivery=delivered)
+            self.sent += 1
+            producer.poll(0)
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        remaining = producer.flush(60)
+        if remaining:
+            self.errors.append(f"{remaining} message(s) still unacknowledged after flush")
+
+    def acked_since(self, t: float) -> int:
+        return sum(1 for x in list(self.ack_times) if x >= t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(90)
+
+
+def consume_sequences(config: dict[str, Any], topic: str, expect: int, timeout: float) -> list[int]:
+    """Read ``topic`` from the beginning with a fresh group until ``expect`` values arrived."""
+    consumer = Consumer({**config, "group.id": f"verify-{uuid.uuid4().hex[:8]}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    values: list[int] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(values) < expect and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            values.append(int(msg.value()))
+    finally:
+        consumer.close()
+    return values
