@@ -21,7 +21,7 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
     while time.monotonic() < deadline:
         try:
             result = check()
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+        except Exception as exc:
             last_exc = exc
         else:
             if result:

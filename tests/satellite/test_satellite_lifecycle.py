@@ -14,7 +14,6 @@ from streamplane.testing import wait_for
 
 from .conftest import RunningCluster
 
-
 SOLO_PASSWORD = "solo-" + secrets.token_hex(8)
 
 

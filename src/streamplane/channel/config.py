@@ -26,6 +26,7 @@ from streamplane.satellite.source import describe_validation_error
 
 DESIRED_TOPIC = "desired"
 STATUS_TOPIC = "status"
+SATELLITES_TOPIC = "satellites"
 #: the system cluster's clients log in on the EXTERNAL (client) listener
 SASL_MECHANISM = "SCRAM-SHA-512"
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -47,6 +48,7 @@ class ChannelConfig(BaseModel):
         default=None, description="Fernet key that encrypts PSCs on the desired topic")
     desired_topic: str = DESIRED_TOPIC
     status_topic: str = STATUS_TOPIC
+    satellites_topic: str = SATELLITES_TOPIC
 
     @field_validator("encryption_key")
     @classmethod
@@ -61,7 +63,7 @@ class ChannelConfig(BaseModel):
                 ) from None
         return v
 
-    @field_validator("desired_topic", "status_topic")
+    @field_validator("desired_topic", "status_topic", "satellites_topic")
     @classmethod
     def _topic(cls, v: str) -> str:
         if not _TOPIC.match(v) or v in {".", ".."}:

@@ -40,13 +40,13 @@ def replication_for(brokers: int) -> tuple[int, int]:
 
 
 def ensure_topics(config: ChannelConfig, partitions: int = DEFAULT_PARTITIONS) -> list[str]:
-    """Create the desired and status topics if missing and make sure they are compacted.
+    """Create the desired, status and satellites topics if missing and make sure they are compacted.
 
     Blocking (admin requests); from asyncio call it through ``asyncio.to_thread``.
     Returns one sentence per thing it did.
     """
     admin = AdminClient(config.client_config())
-    topics = [config.desired_topic, config.status_topic]
+    topics = [config.desired_topic, config.status_topic, config.satellites_topic]
     try:
         brokers = len(_result(admin.describe_cluster(request_timeout=ADMIN_TIMEOUT_S)).nodes)
         existing = set(admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics)

@@ -8,11 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamplane.channel import ChannelConfig, channel_config_for_local
 from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec, SuperUser
 from streamplane.models.status import ClusterState, ClusterStatus
+from streamplane.mothership.server import MothershipLayout
 from streamplane.satellite import process
 from streamplane.satellite.agent import satellite_pid
 from streamplane.satellite.layout import SatelliteLayout, read_json
@@ -45,6 +49,10 @@ class LocalDeployment:
 
     data_dir: Path
     satellite_name: str = LOCAL_SATELLITE
+    zone: str = "zone-a"
+    max_brokers: int = 12
+    #: the control channel config the satellite connects with, once the file exists
+    channel_file: Path | None = None
 
     @property
     def layout(self) -> SatelliteLayout:
@@ -71,25 +79,63 @@ class LocalDeployment:
             return pid
         self.layout.root.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "streamplane", "satellite", "run",
-                "--data-dir", str(self.data_dir), "--name", self.satellite_name]
-        with open(self.layout.log_file, "ab") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 15
+                "--data-dir", str(self.data_dir), "--name", self.satellite_name,
+                "--zone", self.zone, "--max-brokers", str(self.max_brokers)]
+        if self.channel_file is not None:
+            argv += ["--channel", str(self.channel_file)]
+        proc = _daemon(argv, self.layout.log_file)
+        _wait_started(proc, self.satellite_pid, "satellite", self.layout.log_file)
+        return proc.pid
+
+    # ---- the mothership ------------------------------------------------------------
+
+    @property
+    def mothership(self) -> MothershipLayout:
+        return MothershipLayout(self.data_dir)
+
+    def mothership_pid(self) -> int | None:
+        return self.mothership.pid()
+
+    def ensure_channel(self) -> ChannelConfig:
+        """The channel config the mothership and satellites share (made once, kept)."""
+        path = self.mothership.channel_file
+        if path.exists():
+            return ChannelConfig.load(path)
+        config = channel_config_for_local(self.data_dir, ChannelConfig.new_encryption_key())
+        config.save(path)
+        return config
+
+    def start_mothership(self, db_url: str | None = None, timeout: float = 60.0) -> str:
+        """Start the mothership daemon (if it is not running) and return its API URL."""
+        self.mothership.ensure_token()
+        if self.mothership_pid() is None:
+            argv = [sys.executable, "-m", "streamplane", "mothership", "run",
+                    "--data-dir", str(self.data_dir)]
+            if db_url:
+                argv += ["--db", db_url]
+            self.mothership.root.mkdir(parents=True, exist_ok=True)
+            proc = _daemon(argv, self.mothership.log_file)
+            _wait_started(proc, self.mothership_pid, "mothership", self.mothership.log_file)
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.satellite_pid() == proc.pid:
-                return proc.pid
-            if proc.poll() is not None:
-                raise LocalError(f"the satellite exited at once; see {self.layout.log_file}:\n"
-                                 + self.log_tail())
-            time.sleep(0.1)
-        raise LocalError(f"the satellite did not start within 15 s; see {self.layout.log_file}")
+            url = self.mothership.api_url()
+            if url and _healthy(url):
+                return url
+            if self.mothership_pid() is None:
+                raise LocalError("the mothership stopped; its last words:\n"
+                                 + _tail(self.mothership.log_file))
+            time.sleep(0.2)
+        raise LocalError(f"the mothership API did not answer within {timeout:.0f} s; "
+                         f"see {self.mothership.log_file}")
+
+    def stop_mothership(self, timeout: float = 60.0) -> str | None:
+        pid = self.mothership_pid()
+        if pid is None:
+            return None
+        return _stop_daemon(pid, self.mothership_pid, "mothership", timeout)
 
     def log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.layout.log_file.read_text().splitlines()[-lines:])
-        except OSError:
-            return ""
+        return _tail(self.layout.log_file, lines)
 
     def statuses(self) -> list[ClusterStatus]:
         return read_statuses(self.layout.status_dir)
@@ -126,22 +172,62 @@ class LocalDeployment:
     def down(self, timeout: float = SATELLITE_STOP_TIMEOUT_S) -> list[str]:
         """Stop the satellite (which stops its clusters) and anything it left behind."""
         said: list[str] = []
+        stopped = self.stop_mothership()
+        if stopped:
+            said.append(stopped)
         pid = self.satellite_pid()
-        if pid is not None and pid > 0:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while self.satellite_pid() is not None and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if self.satellite_pid() is not None:
-                os.kill(pid, signal.SIGKILL)
-                said.append(f"the satellite (pid {pid}) did not stop in {timeout:.0f} s; killed it")
-            else:
-                said.append(f"stopped the satellite (pid {pid}) and its clusters")
+        if pid is not None:
+            said.append(_stop_daemon(pid, self.satellite_pid, "satellite and its clusters", timeout))
         for handle in process.find_by_marker(str(self.layout.clusters_dir), KAFKA_MAIN):
             # a satellite killed -9 leaves its brokers running; they are still ours to stop
             code = _terminate_blocking(handle, 60.0)
             said.append(f"stopped leftover Kafka process {handle.pid} (exit {code})")
         return said
+
+
+def _daemon(argv: list[str], log_file: Path) -> subprocess.Popen[bytes]:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_started(proc: subprocess.Popen[bytes], pid_of: Callable[[], int | None], what: str,
+                  log_file: Path, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pid_of() == proc.pid:
+            return
+        if proc.poll() is not None:
+            raise LocalError(f"the {what} exited at once; see {log_file}:\n" + _tail(log_file))
+        time.sleep(0.1)
+    raise LocalError(f"the {what} did not start within {timeout:.0f} s; see {log_file}")
+
+
+def _stop_daemon(pid: int, pid_of: Callable[[], int | None], what: str, timeout: float) -> str:
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_of() is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_of() is not None:
+        os.kill(pid, signal.SIGKILL)
+        return f"the {what} (pid {pid}) did not stop in {timeout:.0f} s; killed it"
+    return f"stopped the {what} (pid {pid})"
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
 
 
 def _terminate_blocking(handle: process.ProcessHandle, grace: float) -> int | None:

@@ -13,13 +13,26 @@ from typing import Any
 
 import click
 
+from streamplane.channel import ChannelError
+from streamplane.channel.link import ChannelLink
 from streamplane.cli.local import SYSTEM_CLUSTER_ID, LocalDeployment, LocalError
+from streamplane.daemon import AlreadyRunningError
 from streamplane.engine.distribution import EngineError, EngineResolver
 from streamplane.models.status import ClusterStatus
+from streamplane.mothership.server import MothershipLayout, MothershipSettings
+from streamplane.mothership.server import run as run_mothership
 from streamplane.paths import default_data_dir
 from streamplane.satellite.agent import Satellite, SatelliteBusyError, exclusive
 from streamplane.satellite.layout import SatelliteLayout
-from streamplane.satellite.source import DirectorySource, FileStatusSink, parse_psc
+from streamplane.satellite.source import (
+    DesiredStateSource,
+    DirectorySource,
+    FanoutSink,
+    FileStatusSink,
+    MergedSource,
+    StatusSink,
+    parse_psc,
+)
 from streamplane.versions import DEFAULT_KAFKA_VERSION, supported_versions
 
 DATA_DIR = click.option(
@@ -51,9 +64,12 @@ def cli() -> None:
 @click.option("--detach", is_flag=True, help="Return once healthy, leaving the daemons running.")
 @click.option("--timeout", type=float, default=240.0, show_default=True,
               help="Seconds to wait for the system cluster to become healthy.")
-def up(data_dir: Path | None, detach: bool, timeout: float) -> None:
-    """Start a local satellite and the system cluster, and say what runs where."""
-    local = LocalDeployment(_data_dir(data_dir))
+@click.option("--db", "db_url", default=None, envvar="STREAMPLANE_DB_URL",
+              help="State store URL (default: SQLite in the data dir), e.g. postgresql+psycopg://...")
+def up(data_dir: Path | None, detach: bool, timeout: float, db_url: str | None) -> None:
+    """Start a local satellite, the system cluster and the mothership; say what runs where."""
+    root = _data_dir(data_dir)
+    local = LocalDeployment(root, channel_file=MothershipLayout(root).channel_file)
     try:
         resolver = EngineResolver()
         if resolver.installed(DEFAULT_KAFKA_VERSION) is None:
@@ -63,10 +79,12 @@ def up(data_dir: Path | None, detach: bool, timeout: float) -> None:
         psc = local.ensure_system_cluster()
         sat_pid = local.start_satellite()
         status = local.wait_healthy(SYSTEM_CLUSTER_ID, psc.generation, timeout)
-    except (EngineError, LocalError) as exc:
+        local.ensure_channel()
+        api_url = local.start_mothership(db_url)
+    except (EngineError, LocalError, ChannelError) as exc:
         fail(str(exc))
         return
-    _print_summary(local, sat_pid, status)
+    _print_summary(local, sat_pid, status, api_url)
     if detach:
         return
     click.echo("running; press Ctrl-C to stop everything", err=True)
@@ -83,8 +101,11 @@ def up(data_dir: Path | None, detach: bool, timeout: float) -> None:
         click.echo(line, err=True)
 
 
-def _print_summary(local: LocalDeployment, sat_pid: int, status: ClusterStatus) -> None:
+def _print_summary(local: LocalDeployment, sat_pid: int, status: ClusterStatus, api_url: str) -> None:
     click.echo(f"Streamplane is running (data dir {local.data_dir})")
+    click.echo(f"  mothership API     {api_url} (pid {local.mothership_pid()}, "
+               f"OpenAPI at {api_url}/openapi.json)")
+    click.echo(f"  admin token        {local.mothership.token_file}")
     click.echo(f"  satellite          pid {sat_pid}, log {local.layout.log_file}")
     click.echo(f"  system cluster     Kafka {status.kafka_version}, {status.status}, "
                f"bootstrap {status.bootstrap} (SASL_PLAINTEXT, SCRAM-SHA-512)")
@@ -136,6 +157,34 @@ def status(data_dir: Path | None, output: str) -> None:
                        f"{n.port or n.controller_port} pid {n.pid} restarts {n.restarts}")
 
 
+# ---- mothership ---------------------------------------------------------------------------
+
+
+@cli.group()
+def mothership() -> None:
+    """The control plane."""
+
+
+@mothership.command("run")
+@DATA_DIR
+@click.option("--db", "db_url", default=None, envvar="STREAMPLANE_DB_URL",
+              help="State store URL (default: SQLite in the data dir).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, help="API port (default: any free port).")
+@click.option("--broker-heap-mb", type=int, default=384, show_default=True, envvar="STREAMPLANE_BROKER_HEAP_MB",
+              help="JVM heap of each broker it provisions.")
+def mothership_run(data_dir: Path | None, db_url: str | None, host: str, port: int,
+                   broker_heap_mb: int) -> None:
+    """Run the mothership (API and reconciler) in the foreground."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("streamplane.rdkafka").setLevel(logging.CRITICAL)
+    settings = MothershipSettings(_data_dir(data_dir), db_url, host, port, broker_heap_mb)
+    try:
+        run_mothership(settings)
+    except (AlreadyRunningError, ChannelError) as exc:
+        fail(str(exc))
+
+
 # ---- satellite ----------------------------------------------------------------------------
 
 
@@ -147,8 +196,14 @@ def satellite() -> None:
 @satellite.command("run")
 @DATA_DIR
 @click.option("--name", default="local", show_default=True, help="This satellite's name.")
+@click.option("--zone", default="zone-a", show_default=True, help="The zone this host is in.")
+@click.option("--max-brokers", type=int, default=12, show_default=True,
+              help="How many Kafka processes this host may run.")
+@click.option("--channel", "channel_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Control channel config (JSON); connects once the file exists.")
 @click.option("-v", "--verbose", is_flag=True)
-def satellite_run(data_dir: Path | None, name: str, verbose: bool) -> None:
+def satellite_run(data_dir: Path | None, name: str, zone: str, max_brokers: int,
+                  channel_file: Path | None, verbose: bool) -> None:
     """Run the satellite agent in the foreground until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -158,19 +213,30 @@ def satellite_run(data_dir: Path | None, name: str, verbose: bool) -> None:
     layout = SatelliteLayout(_data_dir(data_dir))
     try:
         with exclusive(layout):
-            asyncio.run(_run_satellite(name, layout))
+            asyncio.run(_run_satellite(name, zone, max_brokers, layout, channel_file))
     except SatelliteBusyError as exc:
         fail(str(exc))
 
 
-async def _run_satellite(name: str, layout: SatelliteLayout) -> None:
+async def _run_satellite(name: str, zone: str, max_brokers: int, layout: SatelliteLayout,
+                         channel_file: Path | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    agent = Satellite(name, layout, DirectorySource(layout.desired_dir),
-                      FileStatusSink(layout.status_dir))
-    await agent.run(stop)
+    files: DesiredStateSource = DirectorySource(layout.desired_dir)
+    local_status: StatusSink = FileStatusSink(layout.status_dir)
+    if channel_file is None:
+        agent = Satellite(name, layout, files, local_status, zone=zone, max_brokers=max_brokers)
+        await agent.run(stop)
+        return
+    link = ChannelLink(channel_file.absolute(), name)
+    agent = Satellite(name, layout, MergedSource(files, link), FanoutSink(local_status, link),
+                      zone=zone, max_brokers=max_brokers, announce=link.announce)
+    try:
+        await agent.run(stop)
+    finally:
+        await link.close()
 
 
 @satellite.command("apply")

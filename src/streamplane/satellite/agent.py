@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Awaitable, Callable
 
 import psutil
 
+from streamplane import daemon
+from streamplane.daemon import AlreadyRunningError
 from streamplane.engine.distribution import EngineResolver
+from streamplane.models.satellite import SatelliteInfo
 from streamplane.models.status import ClusterState
 from streamplane.satellite.cluster import ClusterWorker
 from streamplane.satellite.layout import SatelliteLayout, write_json
@@ -25,41 +26,15 @@ log = logging.getLogger(__name__)
 CONVERGING_INTERVAL_S = 0.5
 STEADY_INTERVAL_S = 2.0
 DISPATCH_INTERVAL_S = 1.0
-LOCK_WAIT_S = 10.0
+ANNOUNCE_INTERVAL_S = 5.0
 
 
-class SatelliteBusyError(RuntimeError):
-    """Another satellite already owns this data directory."""
+SatelliteBusyError = AlreadyRunningError
 
 
-@contextlib.contextmanager
-def exclusive(layout: SatelliteLayout) -> Iterator[None]:
+def exclusive(layout: SatelliteLayout) -> contextlib.AbstractContextManager[None]:
     """Hold the data directory's lock and pid file for the life of the agent."""
-    layout.root.mkdir(parents=True, exist_ok=True)
-    fh: IO[str] = open(layout.lock_file, "a+")  # noqa: SIM115 - held for the agent's life
-    deadline = time.monotonic() + LOCK_WAIT_S
-    while True:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            # a satellite killed -9 keeps its lock until its last thread is gone, a moment
-            # after its pid already looks dead; only a live holder is a real conflict
-            holder = _pid_file(layout)
-            if time.monotonic() < deadline and (holder is None or not _running(holder)):
-                time.sleep(0.1)
-                continue
-            fh.close()
-            raise SatelliteBusyError(
-                f"another satellite (pid {holder}) is already running with data dir {layout.root}"
-            ) from None
-    layout.pid_file.write_text(f"{os.getpid()}\n")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            layout.pid_file.unlink()
-        fh.close()
+    return daemon.exclusive(layout.lock_file, layout.pid_file, "satellite")
 
 
 class Satellite:
@@ -71,8 +46,15 @@ class Satellite:
         sink: StatusSink,
         resolver: EngineResolver | None = None,
         ports: PortAllocator | None = None,
+        zone: str = "zone-a",
+        max_brokers: int = 12,
+        announce: Callable[[SatelliteInfo], Awaitable[None]] | None = None,
     ) -> None:
         self.name = name
+        self.zone = zone
+        self.max_brokers = max_brokers
+        self._announce = announce
+        self._announced_at = 0.0
         self.layout = layout
         self.source = source
         self.sink = sink
@@ -121,7 +103,18 @@ class Satellite:
         self._source_errors = dict(snap.errors)
         self._ensure_tasks()
         self._heartbeat()
+        if self._announce is not None and time.monotonic() - self._announced_at >= ANNOUNCE_INTERVAL_S:
+            self._announced_at = time.monotonic()
+            await self._announce(self.info())
         return "; ".join(said)
+
+    def info(self) -> SatelliteInfo:
+        brokers = sum(len(w.spec.brokers) for w in self.workers.values()
+                      if w.spec is not None and not w.remove_requested)
+        return SatelliteInfo(
+            name=self.name, zone=self.zone, max_brokers=self.max_brokers,
+            memory_mb=int(psutil.virtual_memory().total // 2**20),
+            clusters=sorted(self.workers), brokers=brokers, updated_at=time.time())
 
     def _wake(self, cluster_id: str) -> None:
         if cluster_id in self._wakeups:
@@ -203,29 +196,6 @@ class Satellite:
         log.info("satellite %s stopped every process it ran", self.name)
 
 
-def _pid_file(layout: SatelliteLayout) -> int | None:
-    try:
-        return int(layout.pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def satellite_pid(layout: SatelliteLayout) -> int | None:
     """The pid of the live satellite that holds ``layout``'s lock, if there is one."""
-    if not layout.lock_file.exists():
-        return None
-    with open(layout.lock_file, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _pid_file(layout)
-            return holder if holder is not None and _running(holder) else None
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return None
+    return daemon.holder_pid(layout.lock_file, layout.pid_file)

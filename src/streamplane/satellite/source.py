@@ -137,3 +137,44 @@ def read_statuses(directory: Path) -> list[ClusterStatus]:
         except (ValidationError, OSError):
             continue
     return out
+
+
+class MergedSource(DesiredStateSource):
+    """Several sources as one: e.g. local files (the system cluster) plus the Kafka channel.
+
+    The merged snapshot is complete only when every part is; a cluster id desired by two
+    sources is an error, so neither copy wins by accident.
+    """
+
+    def __init__(self, *sources: DesiredStateSource) -> None:
+        self.sources = sources
+
+    async def snapshot(self) -> DesiredSnapshot:
+        merged = DesiredSnapshot()
+        for source in self.sources:
+            snap = await source.snapshot()
+            merged.complete = merged.complete and snap.complete
+            merged.errors.update(snap.errors)
+            for cluster_id, psc in snap.specs.items():
+                if cluster_id in merged.specs:
+                    merged.errors[cluster_id] = f"cluster {cluster_id} is desired by two sources"
+                else:
+                    merged.specs[cluster_id] = psc
+        for cluster_id in merged.errors:
+            merged.specs.pop(cluster_id, None)
+        return merged
+
+
+class FanoutSink(StatusSink):
+    """Reports to every sink: the local status files and, when connected, the channel."""
+
+    def __init__(self, *sinks: StatusSink) -> None:
+        self.sinks = sinks
+
+    async def publish(self, status: ClusterStatus) -> None:
+        for sink in self.sinks:
+            await sink.publish(status)
+
+    async def forget(self, cluster_id: str) -> None:
+        for sink in self.sinks:
+            await sink.forget(cluster_id)

@@ -1,0 +1,285 @@
+"""The mothership's level-triggered reconciler.
+
+Each cycle compares three things — what users asked for (logical clusters in the store),
+what was decided (physical cluster specs), and what satellites report (the ``status``
+topic) — and moves every logical cluster one step on. It keeps nothing in memory that it
+cannot rebuild from those three, so a mothership killed at any point finishes the job
+after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from streamplane.capacity import SHARED_CLUSTER_BROKERS, cku_capacity
+from streamplane.channel.config import ChannelError
+from streamplane.models.psc import PhysicalClusterSpec
+from streamplane.models.satellite import SatelliteInfo
+from streamplane.models.status import ClusterState, ClusterStatus
+from streamplane.mothership.scheduler import (
+    NoCapacityError,
+    SchedulerSettings,
+    choose_satellite,
+    physical_cluster_spec,
+)
+from streamplane.mothership.store import (
+    ClusterType,
+    ConflictError,
+    LogicalCluster,
+    LogicalClusterStatus,
+    NotFoundError,
+    OperationStatus,
+    PhysicalCluster,
+    PhysicalClusterKind,
+    Store,
+)
+from streamplane.mothership.store.ids import physical_cluster_id
+
+log = logging.getLogger(__name__)
+
+CYCLE_S = 1.0
+CLUSTER_OPERATIONS = ("create_cluster", "update_cluster", "delete_cluster")
+
+
+class Publisher(Protocol):
+    async def publish(self, psc: PhysicalClusterSpec) -> int: ...
+    async def withdraw(self, cluster_id: str, satellite: str) -> int: ...
+
+
+class Statuses(Protocol):
+    def get(self, satellite: str, cluster_id: str) -> ClusterStatus | None: ...
+    @property
+    def caught_up(self) -> bool: ...
+
+
+class Directory(Protocol):
+    def live(self, max_age_s: float) -> list[SatelliteInfo]: ...
+    def all(self) -> list[SatelliteInfo]: ...
+
+
+#: removes a tenant's topics, users and ACLs from its shared physical cluster
+TenantCleaner = Callable[[LogicalCluster, PhysicalCluster], None]
+
+
+def tenant_prefix(cluster_id: str) -> str:
+    """Every Kafka resource of a basic/standard cluster starts with this."""
+    return f"{cluster_id}_"
+
+
+@dataclass
+class Reconciler:
+    store: Store
+    publisher: Publisher
+    statuses: Statuses
+    directory: Directory
+    settings: SchedulerSettings = field(default_factory=SchedulerSettings)
+    clean_tenant: TenantCleaner | None = None
+    _published: dict[str, int] = field(default_factory=dict)
+    _withdrawn: set[str] = field(default_factory=set)
+    _seen: dict[str, tuple[str, int | None, str | None]] = field(default_factory=dict)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                said = await self.run_cycle()
+                if said:
+                    log.info("%s", said)
+            except Exception:
+                log.exception("reconcile cycle failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), CYCLE_S)
+
+    async def run_cycle(self) -> str:
+        if not self.statuses.caught_up:
+            return ""  # deciding on a half-read status topic could declare live clusters gone
+        said: list[str] = []
+        await asyncio.to_thread(self._sync_satellites)
+        pcs = {pc.id: pc for pc in await asyncio.to_thread(self.store.physical_clusters.list)}
+        said += await self._sync_physical(pcs)
+        for lc in await asyncio.to_thread(self.store.logical_clusters.list):
+            try:
+                sentence = await self._step(lc, pcs)
+            except ConflictError:
+                continue  # the user changed it meanwhile; the next cycle sees the new state
+            except ChannelError as exc:
+                sentence = f"cluster {lc.name}: the control channel failed: {exc}"
+            if sentence:
+                said.append(sentence)
+        return "; ".join(said)
+
+    # ---- satellites and physical clusters -------------------------------------------
+
+    def _sync_satellites(self) -> None:
+        known = {s.name for s in self.store.satellites.list()}
+        for info in self.directory.all():
+            if info.name not in known:
+                self.store.satellites.upsert(
+                    info.name, zone=info.zone,
+                    capacity={"max_brokers": info.max_brokers, "memory_mb": info.memory_mb})
+
+    async def _sync_physical(self, pcs: dict[str, PhysicalCluster]) -> list[str]:
+        said = []
+        for pc in pcs.values():
+            status = self.statuses.get(pc.satellite, pc.id)
+            if pc.deleting:
+                if pc.id not in self._withdrawn:
+                    await self.publisher.withdraw(pc.id, pc.satellite)
+                    self._withdrawn.add(pc.id)
+                    said.append(f"asked satellite {pc.satellite} to delete {pc.id}")
+                continue
+            if self._published.get(pc.id) != pc.generation:
+                await self.publisher.publish(pc.spec)
+                self._published[pc.id] = pc.generation
+                said.append(f"published {pc.id} generation {pc.generation} to {pc.satellite}")
+            if status is not None:
+                seen = (status.status.value, status.observed_generation, status.bootstrap)
+                if self._seen.get(pc.id) != seen:
+                    await asyncio.to_thread(self.store.physical_clusters.record_status, pc.id, status)
+                    self._seen[pc.id] = seen
+        return said
+
+    def _used_brokers(self) -> dict[str, int]:
+        used: dict[str, int] = {}
+        for pc in self.store.physical_clusters.list():
+            used[pc.satellite] = used.get(pc.satellite, 0) + len(pc.spec.brokers)
+        return used
+
+    def _place(self, brokers: int, zones: int, kafka_version: str, kind: PhysicalClusterKind,
+               ) -> PhysicalCluster:
+        sat = choose_satellite(self.directory.live(self.settings.satellite_max_age_s),
+                               self._used_brokers(), brokers)
+        spec = physical_cluster_spec(physical_cluster_id(), sat, brokers, zones, kafka_version,
+                                     self.settings)
+        return self.store.physical_clusters.create(spec, kind=kind)
+
+    # ---- one logical cluster ----------------------------------------------------------
+
+    async def _step(self, lc: LogicalCluster, pcs: dict[str, PhysicalCluster]) -> str:
+        if lc.status == LogicalClusterStatus.DELETING:
+            return await self._delete_step(lc, pcs)
+        if lc.status in (LogicalClusterStatus.FAILED, LogicalClusterStatus.DELETED):
+            return ""
+        pc = pcs.get(lc.physical_cluster_id) if lc.physical_cluster_id else None
+        if pc is None:
+            return await asyncio.to_thread(self._assign, lc, pcs)
+        status = self.statuses.get(pc.satellite, pc.id)
+        return await asyncio.to_thread(self._follow, lc, pc, status)
+
+    def _assign(self, lc: LogicalCluster, pcs: dict[str, PhysicalCluster]) -> str:
+        try:
+            if lc.type == ClusterType.DEDICATED:
+                assert lc.cku is not None
+                pc = self._place(cku_capacity(lc.cku).brokers, lc.zones, lc.kafka_version,
+                                 PhysicalClusterKind.DEDICATED)
+            else:
+                pc = self._shared_cluster(lc, pcs)
+        except NoCapacityError as exc:
+            reason = f"waiting for capacity: {exc}"
+            if lc.status_reason != reason:
+                self.store.logical_clusters.set_status(
+                    lc.id, lc.status, reason, expected_generation=lc.generation)
+                return f"cluster {lc.name}: {reason}"
+            return ""
+        self.store.logical_clusters.set_status(
+            lc.id, lc.status, f"placed on satellite {pc.satellite}",
+            physical_cluster_id=pc.id, expected_generation=lc.generation)
+        pcs[pc.id] = pc
+        self._progress(lc, 20.0)
+        return f"cluster {lc.name}: placed as {pc.id} on satellite {pc.satellite}"
+
+    def _shared_cluster(self, lc: LogicalCluster, pcs: dict[str, PhysicalCluster]) -> PhysicalCluster:
+        for pc in pcs.values():
+            if (pc.kind == PhysicalClusterKind.SHARED and not pc.deleting
+                    and pc.spec.kafka_version == lc.kafka_version):
+                return pc
+        return self._place(SHARED_CLUSTER_BROKERS, 3, lc.kafka_version, PhysicalClusterKind.SHARED)
+
+    def _follow(self, lc: LogicalCluster, pc: PhysicalCluster, status: ClusterStatus | None) -> str:
+        if status is None or status.generation != pc.generation:
+            return self._set(lc, LogicalClusterStatus.PROVISIONING if lc.status ==
+                             LogicalClusterStatus.PROVISIONING else lc.status,
+                             f"waiting for satellite {pc.satellite} to take {pc.id}", 30.0)
+        if status.status == ClusterState.HEALTHY and status.observed_generation == pc.generation:
+            said = self._set(lc, LogicalClusterStatus.RUNNING, "", 100.0, bootstrap=status.bootstrap)
+            self._finish(lc, OperationStatus.SUCCEEDED, kinds=("create_cluster", "update_cluster"))
+            return said
+        if status.status == ClusterState.FAILED:
+            reason = status.last_error or status.message or "the satellite reported a failure"
+            said = self._set(lc, LogicalClusterStatus.FAILED, reason, None)
+            self._finish(lc, OperationStatus.FAILED, reason)
+            return said
+        if lc.status == LogicalClusterStatus.RUNNING:
+            reason = f"degraded: {status.message or status.status.value}"
+            return self._set(lc, LogicalClusterStatus.RUNNING, reason, None)
+        registered = sum(1 for b in status.brokers if b.registered)
+        progress = 40.0 + 50.0 * registered / max(1, len(status.brokers))
+        return self._set(lc, lc.status, f"{status.status.value.lower()}: {registered}/"
+                         f"{len(status.brokers)} brokers registered", progress)
+
+    async def _delete_step(self, lc: LogicalCluster, pcs: dict[str, PhysicalCluster]) -> str:
+        pc = pcs.get(lc.physical_cluster_id) if lc.physical_cluster_id else None
+        if pc is not None and pc.kind == PhysicalClusterKind.SHARED:
+            if self.clean_tenant is not None:
+                await asyncio.to_thread(self.clean_tenant, lc, pc)
+            pc = None
+        elif pc is not None:
+            if not pc.deleting:
+                await asyncio.to_thread(self.store.physical_clusters.mark_deleting, pc.id)
+                return f"cluster {lc.name}: deleting physical cluster {pc.id}"
+            if self.statuses.get(pc.satellite, pc.id) is not None:
+                await asyncio.to_thread(self._progress, lc, 50.0)
+                return ""  # the satellite has not confirmed the deletion yet
+            await asyncio.to_thread(self.store.physical_clusters.remove, pc.id)
+            self._published.pop(pc.id, None)
+            self._withdrawn.discard(pc.id)
+        await asyncio.to_thread(self._deleted, lc)
+        return f"cluster {lc.name}: deleted"
+
+    def _deleted(self, lc: LogicalCluster) -> None:
+        self.store.logical_clusters.set_status(lc.id, LogicalClusterStatus.DELETED, "",
+                                               expected_generation=lc.generation)
+        self._finish(lc, OperationStatus.SUCCEEDED, kinds=("delete_cluster",))
+        self._finish(lc, OperationStatus.FAILED, "the cluster was deleted")
+
+    # ---- bookkeeping ----------------------------------------------------------------
+
+    def _set(self, lc: LogicalCluster, status: LogicalClusterStatus, reason: str,
+             progress: float | None, bootstrap: str | None = None) -> str:
+        if progress is not None:
+            self._progress(lc, progress)
+        changed = lc.status != status or lc.status_reason != reason or (
+            bootstrap is not None and lc.bootstrap != bootstrap)
+        if not changed:
+            return ""
+        kwargs = {"bootstrap": bootstrap} if bootstrap is not None else {}
+        self.store.logical_clusters.set_status(lc.id, status, reason,
+                                               expected_generation=lc.generation, **kwargs)
+        return f"cluster {lc.name}: {status.value}" + (f" ({reason})" if reason else "")
+
+    def _open_operations(self, lc: LogicalCluster,
+                         kinds: tuple[str, ...] = CLUSTER_OPERATIONS) -> list[str]:
+        ops = self.store.operations.list(target_id=lc.id, limit=20)
+        return [op.id for op in ops if not op.status.finished and op.kind in kinds]
+
+    def _progress(self, lc: LogicalCluster, progress: float) -> None:
+        for op_id in self._open_operations(lc):
+            try:
+                op = self.store.operations.get(op_id)
+                if op.progress < progress or op.status == OperationStatus.PENDING:
+                    self.store.operations.update(op_id, status=OperationStatus.RUNNING,
+                                                 progress=max(op.progress, progress))
+            except (ConflictError, NotFoundError):
+                continue
+
+    def _finish(self, lc: LogicalCluster, status: OperationStatus, error: str | None = None,
+                kinds: tuple[str, ...] = CLUSTER_OPERATIONS) -> None:
+        for op_id in self._open_operations(lc, kinds):
+            try:
+                self.store.operations.update(op_id, status=status, error=error)
+            except (ConflictError, NotFoundError):
+                continue

@@ -1,0 +1,137 @@
+"""Request and response bodies of the REST API (``/v1``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamplane.capacity import MAX_CKU, MIN_CKU
+from streamplane.mothership.store import ApiKey, LogicalCluster, Operation
+from streamplane.versions import DEFAULT_KAFKA_VERSION
+
+CLUSTER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+TOPIC_NAME = r"^[A-Za-z0-9._-]{1,200}$"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClusterCreate(_In):
+    name: str = Field(pattern=CLUSTER_NAME, description="unique among your live clusters")
+    type: Literal["basic", "standard", "dedicated"] = "dedicated"
+    cku: int | None = Field(default=None, ge=MIN_CKU, le=MAX_CKU, description="dedicated only")
+    zones: Literal[1, 3] = 1
+    kafka_version: str = DEFAULT_KAFKA_VERSION
+
+
+class ClusterUpdate(_In):
+    name: str | None = Field(default=None, pattern=CLUSTER_NAME)
+    generation: int | None = Field(default=None, ge=1, description="alternative to If-Match")
+
+
+class ClusterOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    cku: int | None
+    zones: int
+    kafka_version: str
+    status: str
+    status_reason: str
+    bootstrap: str | None
+    generation: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, lc: LogicalCluster) -> ClusterOut:
+        return cls.model_validate(lc.model_dump(include=set(cls.model_fields)))
+
+
+class OperationOut(BaseModel):
+    id: str
+    kind: str
+    target_id: str
+    status: str
+    progress: float
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, op: Operation) -> OperationOut:
+        return cls.model_validate(op.model_dump(include=set(cls.model_fields)))
+
+
+class ClusterAccepted(BaseModel):
+    operation: OperationOut
+    cluster: ClusterOut
+
+
+class ApiKeyCreate(_In):
+    description: str = Field(default="", max_length=200)
+
+
+class ApiKeyOut(BaseModel):
+    key: str
+    cluster_id: str
+    description: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, k: ApiKey) -> ApiKeyOut:
+        return cls(key=k.id, cluster_id=k.logical_cluster_id, description=k.description,
+                   created_at=k.created_at, revoked_at=k.revoked_at)
+
+
+class ApiKeyIssued(ApiKeyOut):
+    secret: str = Field(description="shown once; only its hash is stored")
+
+
+class ApiKeyAccepted(BaseModel):
+    operation: OperationOut
+    api_key: ApiKeyIssued
+
+
+class TopicCreate(_In):
+    name: str = Field(pattern=TOPIC_NAME)
+    partitions: int = Field(default=3, ge=1, le=10000)
+    replication_factor: int | None = Field(default=None, ge=1, le=10)
+    configs: dict[str, str] = Field(default_factory=dict)
+
+
+class TopicUpdate(_In):
+    configs: dict[str, str | None] = Field(
+        default_factory=dict, description="null removes an override")
+    partitions: int | None = Field(default=None, ge=1, le=10000, description="new total")
+
+
+class TopicOut(BaseModel):
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str] = Field(default_factory=dict)
+    partition_details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TopicAccepted(BaseModel):
+    operation: OperationOut
+    topic: TopicOut | None
+
+
+class Accepted(BaseModel):
+    operation: OperationOut
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

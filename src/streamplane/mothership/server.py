@@ -1,0 +1,155 @@
+"""The mothership process: REST API and reconciler on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import uvicorn
+
+from streamplane.channel import ChannelConfig, DesiredPublisher, StatusReader, ensure_topics
+from streamplane.channel.registry import SatelliteDirectory
+from streamplane.daemon import exclusive, holder_pid
+from streamplane.mothership.access import clean_tenant
+from streamplane.mothership.api import create_app
+from streamplane.mothership.reconciler import Reconciler
+from streamplane.mothership.scheduler import SchedulerSettings
+from streamplane.mothership.store import Store
+from streamplane.satellite.layout import read_json, write_json, write_private
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class MothershipLayout:
+    """``<data dir>/mothership/``: store, lock, pid, the API address; the admin token and
+    channel config sit in the data dir itself, where the CLI finds them."""
+
+    data_dir: Path
+
+    @property
+    def root(self) -> Path:
+        return self.data_dir / "mothership"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "mothership.lock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "mothership.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "mothership.log"
+
+    @property
+    def endpoint_file(self) -> Path:
+        return self.data_dir / "api.json"
+
+    @property
+    def token_file(self) -> Path:
+        return self.data_dir / "admin-token"
+
+    @property
+    def channel_file(self) -> Path:
+        return self.data_dir / "channel.json"
+
+    def ensure_token(self) -> str:
+        if not self.token_file.exists():
+            write_private(self.token_file, secrets.token_urlsafe(32) + "\n")
+        return self.token_file.read_text().strip()
+
+    def api_url(self) -> str | None:
+        try:
+            data = read_json(self.endpoint_file)
+        except (OSError, ValueError):
+            return None
+        url = data.get("url") if isinstance(data, dict) else None
+        return url if isinstance(url, str) else None
+
+    def pid(self) -> int | None:
+        return holder_pid(self.lock_file, self.pid_file)
+
+
+@dataclass(frozen=True)
+class MothershipSettings:
+    data_dir: Path
+    db_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    broker_heap_mb: int = 384
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
+    layout = MothershipLayout(settings.data_dir)
+    token = layout.ensure_token()
+    store = Store.in_data_dir(layout.root, url=settings.db_url)
+    said = await asyncio.to_thread(store.migrate)
+    log.info("state store %s: %s", store.url, said)
+    channel = ChannelConfig.load(layout.channel_file)
+    for line in await asyncio.to_thread(ensure_topics, channel):
+        log.info("%s", line)
+    publisher = DesiredPublisher(channel)
+    statuses = StatusReader(channel)
+    directory = SatelliteDirectory(channel)
+    statuses.start()
+    directory.start()
+    reconciler = Reconciler(
+        store, publisher, statuses, directory,
+        settings=SchedulerSettings(broker_heap_mb=settings.broker_heap_mb),
+        clean_tenant=partial(clean_tenant, store))
+    sock = _listen(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(uvicorn.Config(create_app(store, token), log_level="warning",
+                                           access_log=False, lifespan="off"))
+    api = asyncio.create_task(server.serve(sockets=[sock]))
+    url = f"http://{host}:{port}"
+    write_json(layout.endpoint_file, {"url": url, "pid": os.getpid(), "started_at": time.time()})
+    log.info("mothership API listening on %s", url)
+    try:
+        await statuses.wait_caught_up(CATCH_UP_TIMEOUT_S)
+        loop = asyncio.create_task(reconciler.run(stop))
+        await stop.wait()
+        await loop
+    finally:
+        server.should_exit = True
+        await api
+        await publisher.close()
+        await statuses.close()
+        await directory.close()
+        store.close()
+        log.info("mothership stopped")
+
+
+def run(settings: MothershipSettings) -> None:
+    layout = MothershipLayout(settings.data_dir)
+    with exclusive(layout.lock_file, layout.pid_file, "mothership"):
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await serve(settings, stop)
+
+        asyncio.run(main())
+
