@@ -231,6 +231,11 @@ def create_app(store: Store, admin_token: str) -> FastAPI:
 
         return idempotent(request, None, idempotency_key, run)  # type: ignore[return-value]
 
+    @app.get("/v1/satellites", dependencies=[Auth])
+    def list_satellites() -> list[s.SatelliteOut]:
+        return [s.SatelliteOut(name=x.name, zone=x.zone, capacity=x.capacity)
+                for x in store.satellites.list()]
+
     # ---- operations -------------------------------------------------------------------
 
     @app.get("/v1/operations/{op_id}", dependencies=[Auth], responses=ERRORS)

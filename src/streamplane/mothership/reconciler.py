@@ -143,16 +143,16 @@ class Reconciler:
                     self._seen[pc.id] = seen
         return said
 
-    def _used_brokers(self) -> dict[str, int]:
-        used: dict[str, int] = {}
+    def _placed(self) -> dict[str, list[int]]:
+        placed: dict[str, list[int]] = {}
         for pc in self.store.physical_clusters.list():
-            used[pc.satellite] = used.get(pc.satellite, 0) + len(pc.spec.brokers)
-        return used
+            placed.setdefault(pc.satellite, []).append(len(pc.spec.brokers))
+        return placed
 
     def _place(self, brokers: int, zones: int, kafka_version: str, kind: PhysicalClusterKind,
                ) -> PhysicalCluster:
         sat = choose_satellite(self.directory.live(self.settings.satellite_max_age_s),
-                               self._used_brokers(), brokers)
+                               self._placed(), brokers)
         spec = physical_cluster_spec(physical_cluster_id(), sat, brokers, zones, kafka_version,
                                      self.settings)
         return self.store.physical_clusters.create(spec, kind=kind)

@@ -35,21 +35,30 @@ def broker_zones(satellite_zone: str, zones: int, brokers: int) -> list[str]:
 
 
 def choose_satellite(
-    satellites: Iterable[SatelliteInfo], used_brokers: dict[str, int], brokers: int,
+    satellites: Iterable[SatelliteInfo], placed: dict[str, list[int]], brokers: int,
     zone: str | None = None,
 ) -> SatelliteInfo:
-    """The live satellite with the most free broker slots (in ``zone`` if given)."""
+    """Where a new cluster of ``brokers`` goes: spread first (the satellite running the
+    fewest clusters, so one host's loss takes the fewest customers down), then the most
+    free broker slots. ``placed`` maps satellite name to the broker counts of the clusters
+    already placed on it; clusters a satellite runs on its own (the system cluster) count
+    through what it reports."""
     candidates = [s for s in satellites if zone is None or s.zone == zone]
     if not candidates:
         where = f" in zone {zone}" if zone else ""
         raise NoCapacityError(f"no satellite{where} is connected")
-    free = {s.name: s.max_brokers - used_brokers.get(s.name, 0) for s in candidates}
-    best = max(candidates, key=lambda s: (free[s.name], s.name))
-    if free[best.name] < brokers:
+
+    def load(s: SatelliteInfo) -> tuple[int, int]:
+        mine = placed.get(s.name, [])
+        return max(len(mine), len(s.clusters)), max(sum(mine), s.brokers)
+
+    fits = [s for s in candidates if s.max_brokers - load(s)[1] >= brokers]
+    if not fits:
+        most = max(candidates, key=lambda s: s.max_brokers - load(s)[1])
         raise NoCapacityError(
             f"no satellite has room for {brokers} more broker(s); the most free is "
-            f"{best.name} with {max(free[best.name], 0)}")
-    return best
+            f"{most.name} with {max(most.max_brokers - load(most)[1], 0)}")
+    return min(fits, key=lambda s: (load(s)[0], -(s.max_brokers - load(s)[1]), s.name))
 
 
 def physical_cluster_spec(

@@ -128,6 +128,12 @@ class Accepted(BaseModel):
     operation: OperationOut
 
 
+class SatelliteOut(BaseModel):
+    name: str
+    zone: str
+    capacity: dict[str, Any]
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

@@ -282,8 +282,12 @@ class ClusterAdmin:
 
     def scram_users(self) -> list[str]:
         """Names of every user with a SCRAM-SHA-512 credential (the super-user included)."""
+        action = "list SCRAM users"
+        # librdkafka (2.16) aborts the whole process when this request fails as a whole,
+        # as it does for a principal without DESCRIBE on the cluster: ask first
+        self._require_cluster_describe(action)
         future = self._client.describe_user_scram_credentials(**self._request_options())
-        described = self._wait(future, "list SCRAM users")
+        described = self._wait(future, action)
         return sorted(
             name for name, desc in described.items()
             if any(i.mechanism == ScramMechanism.SCRAM_SHA_512 for i in desc.scram_credential_infos)
@@ -321,10 +325,12 @@ class ClusterAdmin:
     def acls_for(self, principal_name: str) -> list[AclEntry]:
         """Every ACL binding of user ``principal_name``."""
         _check_user_name(principal_name)
+        action = f"list the ACLs of user {principal_name!r}"
+        # librdkafka answers an empty list, not an error, when the request is refused
+        self._require_cluster_describe(action)
         future = self._client.describe_acls(_principal_filter(principal_name),
                                             **self._request_options())
-        found = self._wait(future, f"list the ACLs of user {principal_name!r}",
-                           user=principal_name)
+        found = self._wait(future, action, user=principal_name)
         return sorted((_entry(b) for b in found), key=_acl_order)
 
     # ---- plumbing ------------------------------------------------------------------
@@ -344,14 +350,17 @@ class ClusterAdmin:
 
     def _wait(self, future: Future[T], action: str, *, topic: str | None = None,
               user: str | None = None) -> T:
+        failure: KafkaError | None = None
         try:
             return future.result(timeout=self.timeout + _GRACE_S)
         except KafkaException as exc:
-            raise self._translate(exc.args[0], action, topic, user) from None
+            failure = exc.args[0]
         except TimeoutError:
-            raise self._unreachable(action) from None
+            pass
         finally:
+            # first, so that a connection error librdkafka reported can explain a timeout
             self._serve_callbacks()
+        raise self._failure(failure, action, topic, user)
 
     def _metadata(self, topic: str | None = None) -> Any:
         try:
@@ -359,9 +368,10 @@ class ClusterAdmin:
                 return self._client.list_topics(timeout=self.timeout)
             return self._client.list_topics(topic=topic, timeout=self.timeout)
         except KafkaException as exc:
-            raise self._translate(exc.args[0], "list topics", topic, None) from None
+            failure = exc.args[0]
         finally:
             self._serve_callbacks()
+        raise self._failure(failure, "list topics", topic, None)
 
     def _await_metadata(self, name: str, done: Callable[[Any], bool]) -> None:
         """Poll metadata until ``done(topic metadata or None)``; give up quietly at the
@@ -377,6 +387,18 @@ class ClusterAdmin:
             if done(topic if exists else None):
                 return
             time.sleep(_METADATA_POLL_S)
+
+    def _require_cluster_describe(self, action: str) -> None:
+        """Raise AuthorizationError unless we may DESCRIBE the cluster resource."""
+        future = self._client.describe_cluster(include_authorized_operations=True,
+                                               **self._request_options())
+        ops = self._wait(future, action).authorized_operations or []
+        if AclOperation.DESCRIBE not in ops and AclOperation.ALL not in ops:
+            raise self._forbidden(action, "CLUSTER_AUTHORIZATION_FAILED")
+
+    def _forbidden(self, action: str, kafka_error: str) -> AuthorizationError:
+        return AuthorizationError(f"cannot {action}: user {self.username!r} is not authorized "
+                                  f"to do that ({kafka_error})", kafka_error)
 
     def _serve_callbacks(self) -> None:
         # the admin client hands log lines and connection errors over only in poll()
@@ -398,8 +420,11 @@ class ClusterAdmin:
             f"cannot {action}: the Kafka cluster at {self.bootstrap} did not answer within "
             f"{self.timeout:g} s{why}", "_TIMED_OUT", retriable=True)
 
-    def _translate(self, err: KafkaError, action: str, topic: str | None,
-                   user: str | None) -> AdminError:
+    def _failure(self, err: KafkaError | None, action: str, topic: str | None,
+                 user: str | None) -> AdminError:
+        """The AdminError for librdkafka's ``err`` (None: no answer in time)."""
+        if err is None:
+            return self._unreachable(action)
         code, name, text = err.code(), err.name(), err.str()
         if code in _UNREACHABLE:
             return self._unreachable(action)
@@ -411,8 +436,7 @@ class ClusterAdmin:
         if code in _INVALID_TOPIC:
             return InvalidTopicError(f"cannot {action}: {text}", name)
         if code in _FORBIDDEN:
-            return AuthorizationError(f"cannot {action}: user {self.username!r} is not allowed "
-                                      f"to ({name})", name)
+            return self._forbidden(action, name)
         if code == KafkaError.RESOURCE_NOT_FOUND and user is not None:
             return UserNotFoundError(f"cannot {action}: there is no SCRAM user named {user!r}",
                                      name)
