@@ -102,11 +102,16 @@ def test_dedicated_key_is_a_full_client_but_not_an_admin(
         assert mine.describe_topic(topic).overrides == {"retention.ms": "900000"}
 
         assert produce(conf, topic, 20) == []
-        assert consume_and_commit(conf, topic, unique("grp-"), expect=20) == 20
+        group = unique("grp-")
+        assert consume_and_commit(conf, topic, group, expect=20) == 20
         produce_transaction(conf, topic, unique("tx-"))
 
-        # nothing cluster-wide: broker configs, ACLs, SCRAM credentials
         raw = AdminClient(conf)
+        described = raw.describe_consumer_groups([group], request_timeout=10)[group].result(15)
+        assert described.group_id == group
+        raw.delete_consumer_groups([group], request_timeout=10)[group].result(15)
+
+        # nothing cluster-wide: broker configs, ACLs, SCRAM credentials
         broker = ConfigResource(ResourceType.BROKER, "1", incremental_configs=[
             ConfigEntry("log.retention.ms", "1000", incremental_operation=AlterConfigOpType.SET)])
         err = _kafka_error(lambda: raw.incremental_alter_configs([broker])[broker].result(15))
@@ -159,6 +164,12 @@ def test_tenant_key_is_confined_to_its_prefix(
         errors = produce(conf, other_topic, 1, timeout=15)
         assert [e.code() for e in errors] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
         err = consumer_error(conf, topic, other_prefix + "group")
+        assert err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+        raw = AdminClient(conf)
+        raw.delete_consumer_groups([mine_prefix + "group"], request_timeout=10)[
+            mine_prefix + "group"].result(15)
+        err = _kafka_error(lambda: raw.describe_consumer_groups(
+            [other_prefix + "group"], request_timeout=10)[other_prefix + "group"].result(15))
         assert err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
         err = _kafka_error(lambda: produce_transaction(conf, topic, other_prefix + "tx"))
         assert err.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -18,7 +19,7 @@ from streamplane.mothership.kafka_admin import (
 )
 from streamplane.testing import wait_for
 
-from .conftest import SoloCluster, unique
+from .conftest import SoloCluster, consume_and_commit, produce, unique
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
@@ -54,6 +55,38 @@ def test_topic_round_trip(admin: ClusterAdmin) -> None:
     assert admin.list_topics(prefix) == []
     with pytest.raises(TopicNotFoundError):
         admin.describe_topic(name)
+
+
+def test_internal_topics_are_described_but_not_listed_or_counted(
+    solo: SoloCluster, admin: ClusterAdmin,
+) -> None:
+    name = unique()
+    admin.create_topic(name, 2)
+    try:
+        conf = solo.client_config(*solo.super_user)
+        assert produce(conf, name, 4) == []
+        consume_and_commit(conf, name, unique("grp-"), expect=4)  # creates __consumer_offsets
+        offsets = admin.describe_topic("__consumer_offsets")
+        assert offsets.internal and len(offsets.partitions) > 0
+        listed = admin.list_topics()
+        assert "__consumer_offsets" not in [t.name for t in listed]
+        assert admin.partition_count() == sum(t.partitions for t in listed)
+    finally:
+        admin.delete_topic(name)
+
+
+def test_one_admin_serves_many_threads(admin: ClusterAdmin) -> None:
+    names = [unique("par-") for _ in range(8)]
+
+    def lifecycle(name: str) -> int:
+        admin.create_topic(name, 2)
+        partitions = len(admin.describe_topic(name).partitions)
+        admin.delete_topic(name)
+        return partitions
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(lifecycle, names)) == [2] * 8
+    assert not set(names) & {t.name for t in admin.list_topics()}
 
 
 def test_validate_only_creates_nothing(admin: ClusterAdmin) -> None:
@@ -110,12 +143,18 @@ def test_bad_changes_to_an_existing_topic(admin: ClusterAdmin) -> None:
     try:
         with pytest.raises(InvalidTopicError, match="currently has 3 partition"):
             admin.add_partitions(name, 2)
+        with pytest.raises(InvalidTopicError, match="out of expected range"):
+            admin.add_partitions(name, 0)
+        with pytest.raises(InvalidTopicError, match="Config name mustn't be empty"):
+            admin.alter_topic_configs(name, set={"": "1"})
         with pytest.raises(InvalidTopicError, match="Invalid value abc"):
             admin.alter_topic_configs(name, set={"retention.ms": "abc"})
         with pytest.raises(InvalidTopicError, match="both set"):
             admin.alter_topic_configs(name, set={"retention.ms": "1"}, delete=["retention.ms"])
         with pytest.raises(InvalidTopicError, match="internal"):
             admin.delete_topic("__consumer_offsets")
+        with pytest.raises(InvalidTopicError, match="Empty topic name"):
+            admin.describe_topic("")
         assert admin.describe_topic(name).overrides == {}
     finally:
         admin.delete_topic(name)

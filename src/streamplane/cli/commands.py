@@ -220,10 +220,12 @@ def _ids(values: Any) -> str:
     return ",".join(str(v) for v in values or [])
 
 
-def _progress(c: s.ClusterOut, op: s.OperationOut, said: str) -> str:
+def _progress(c: s.ClusterOut, op: s.OperationOut, said: str, *, done: bool) -> str:
     """Print a progress line on stderr when it differs from the last one; return it."""
     why = c.status_reason or op.error or ""
-    line = f"{c.name}: {c.status}, {op.progress:.0f}%" + (f" ({why})" if why else "")
+    # the cluster may reach its goal a moment before its operation is marked finished
+    percent = 100.0 if done else op.progress
+    line = f"{c.name}: {c.status}, {percent:.0f}%" + (f" ({why})" if why else "")
     if line != said:
         click.echo(line, err=True)
     return line
@@ -282,7 +284,7 @@ def _wait_running(api: ApiClient, accepted: s.ClusterAccepted, timeout: float) -
             if exc.status == 404:
                 raise CliError(f"cluster {c.name} was deleted while it was being created") from None
             raise
-        said = _progress(c, op, said)
+        said = _progress(c, op, said, done=c.status == RUNNING)
         if c.status == RUNNING:
             return c
         if FAILED in (c.status, op.status):
@@ -349,8 +351,9 @@ def _wait_gone(api: ApiClient, accepted: s.ClusterAccepted, timeout: float) -> N
             if exc.status == 404:
                 return
             raise
-        said = _progress(c, op, said)
-        if c.status == DELETED or op.status == OP_SUCCEEDED:
+        gone = c.status == DELETED or op.status == OP_SUCCEEDED
+        said = _progress(c, op, said, done=gone)
+        if gone:
             return
         if FAILED in (c.status, op.status):
             raise CliError(f"deleting cluster {c.name} failed: "
@@ -530,12 +533,17 @@ def _print_topic_result(t: s.TopicOut, output: str) -> None:
               help="The key's secret (or set STREAMPLANE_API_SECRET, which keeps it out of shell history).")
 @click.option("--format", "fmt", type=click.Choice(["properties", "librdkafka-json"]), default="properties",
               show_default=True,
-              help="properties: for Java clients (with sasl.jaas.config) and for librdkafka-based ones, which "
-                   "read the same keys; librdkafka-json: a JSON dict of librdkafka settings, without the "
-                   "Java-only jaas line.")
+              help="properties: a client properties file, with the Java-only sasl.jaas.config line; "
+                   "librdkafka-json: a JSON dict of the same settings without that line, which librdkafka "
+                   "rejects.")
 @with_api
 def kafka_config(api: ApiClient, cluster_ref: str, key: str, secret: str, fmt: str) -> None:
-    """Print the settings a Kafka client needs to reach the cluster with an API key."""
+    """Print the settings a Kafka client needs to reach the cluster with an API key.
+
+    The default properties format is ready for Java clients (--producer.config,
+    --command-config). librdkafka-based clients (confluent-kafka, kcat, ...) do not
+    know sasl.jaas.config: use --format librdkafka-json for a JSON dict without it.
+    """
     c = api.get_cluster(cluster_ref)
     live = {k.key for k in api.list_api_keys(c.id)}
     if key not in live:

@@ -15,6 +15,7 @@ import click
 
 from streamplane.channel import ChannelError
 from streamplane.channel.link import ChannelLink
+from streamplane.cli.commands import register
 from streamplane.cli.local import SYSTEM_CLUSTER_ID, LocalDeployment, LocalError
 from streamplane.daemon import AlreadyRunningError
 from streamplane.engine.distribution import EngineError, EngineResolver
@@ -301,6 +302,9 @@ def engine_list() -> None:
         dist = resolver.installed(v)
         mark = " (default)" if v == DEFAULT_KAFKA_VERSION else ""
         click.echo(f"{v}{mark}: {dist.libs_dir if dist else 'not installed'}")
+
+
+register(cli)
 
 
 def main() -> None:

@@ -42,8 +42,8 @@ def admin_for(pc: PhysicalCluster, bootstrap: str) -> ClusterAdmin:
 
 def target_for(store: Store, lc: LogicalCluster) -> KafkaTarget:
     if lc.physical_cluster_id is None or lc.bootstrap is None:
-        raise ClusterNotReadyError(
-            f"cluster {lc.name} is {lc.status.value}, not RUNNING; try again once it runs")
+        raise ClusterNotReadyError(f"cluster {lc.name} has no Kafka cluster to talk to yet "
+                                   f"({lc.status.value}); try again once it runs")
     pc = store.physical_clusters.get(lc.physical_cluster_id)
     prefix = "" if lc.type == ClusterType.DEDICATED else tenant_prefix(lc.id)
     return KafkaTarget(admin_for(pc, lc.bootstrap), prefix)

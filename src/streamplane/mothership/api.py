@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from streamplane.mothership.kafka_admin import (
     InvalidTopicError,
     TopicExistsError,
     TopicNotFoundError,
+    UserNotFoundError,
 )
 from streamplane.mothership.store import (
     AlreadyExistsError,
@@ -287,7 +289,8 @@ def create_app(store: Store, admin_token: str) -> FastAPI:
         lc = store.logical_clusters.get(api_key.logical_cluster_id)
         if lc.status == LogicalClusterStatus.RUNNING:
             with target_for(store, lc).admin as admin:
-                admin.delete_scram_user(key)
+                with contextlib.suppress(UserNotFoundError):
+                    admin.delete_scram_user(key)  # gone already: a retried revoke
                 admin.revoke_client_access(key)
         store.api_keys.revoke(key)
         return s.Accepted(operation=finished_op("revoke_api_key", lc.id, {"key": key}))

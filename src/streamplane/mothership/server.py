@@ -100,6 +100,17 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _listen_again(layout: MothershipLayout, host: str, port: int) -> socket.socket:
+    """Listen where the API listened before, if that port is free: clients keep its URL."""
+    previous = layout.api_url()
+    if port == 0 and previous:
+        try:
+            return _listen(host, int(previous.rsplit(":", 1)[1]))
+        except (OSError, ValueError):
+            pass
+    return _listen(host, port)
+
+
 async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
     layout = MothershipLayout(settings.data_dir)
     token = layout.ensure_token()
@@ -118,7 +129,7 @@ async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
         store, publisher, statuses, directory,
         settings=SchedulerSettings(broker_heap_mb=settings.broker_heap_mb),
         clean_tenant=partial(clean_tenant, store))
-    sock = _listen(settings.host, settings.port)
+    sock = _listen_again(layout, settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(uvicorn.Config(create_app(store, token), log_level="warning",
                                            access_log=False, lifespan="off"))

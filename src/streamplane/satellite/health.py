@@ -76,6 +76,8 @@ class ClusterProbe:
             report.under_replicated, report.offline = urp, offline
         except (KafkaException, TimeoutError) as exc:
             report.error = _describe(exc)
+        # librdkafka queues its log lines until poll(); without it they pile up for ever
+        self._admin.poll(0)
         return report
 
     async def _quorum_leader(self, host: str, ports: list[int]) -> int | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -161,10 +162,11 @@ class ClusterAdmin:
         if replication_factor is not None and replication_factor < 1:
             raise InvalidTopicError(f"cannot {action}: the replication factor must be at least 1, "
                                     f"not {replication_factor}")
-        new = NewTopic(name, partitions, replication_factor or -1,
-                       config={k: str(v) for k, v in (configs or {}).items()})
-        futures = self._client.create_topics([new], validate_only=validate_only,
-                                             **self._request_options(operation=True))
+        with _checked_locally(action):
+            new = NewTopic(name, partitions, replication_factor or -1,
+                           config={k: str(v) for k, v in (configs or {}).items()})
+            futures = self._client.create_topics([new], validate_only=validate_only,
+                                                 **self._request_options(operation=True))
         self._wait(futures[name], action, topic=name)
         if not validate_only:
             self._await_metadata(name, lambda meta: meta is not None)
@@ -190,10 +192,11 @@ class ClusterAdmin:
     def describe_topic(self, name: str) -> TopicDescription:
         """Partitions with leader, replicas and ISR, topic id, and every non-default config."""
         action = f"describe topic {name!r}"
-        resource = ConfigResource(ResourceType.TOPIC, name)
         options = self._request_options()
-        described = self._client.describe_topics(TopicCollection([name]), **options)[name]
-        configured = self._client.describe_configs([resource], **options)[resource]
+        with _checked_locally(action):
+            resource = ConfigResource(ResourceType.TOPIC, name)
+            described = self._client.describe_topics(TopicCollection([name]), **options)[name]
+            configured = self._client.describe_configs([resource], **options)[resource]
         desc = self._wait(described, action, topic=name)
         entries = self._wait(configured, action, topic=name)
         partitions = tuple(
@@ -225,24 +228,26 @@ class ClusterAdmin:
         if both:
             raise InvalidTopicError(f"cannot {action}: {', '.join(both)} cannot be both set "
                                     "and reset to the default")
-        entries = [ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET)
-                   for k, v in set.items()]
-        entries += [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE)
-                    for k in delete]
-        if not entries:
+        if not set and not delete:
             return
-        resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
-        futures = self._client.incremental_alter_configs(
-            [resource], validate_only=validate_only, **self._request_options())
+        with _checked_locally(action):
+            entries = [ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET)
+                       for k, v in set.items()]
+            entries += [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE)
+                        for k in delete]
+            resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
+            futures = self._client.incremental_alter_configs(
+                [resource], validate_only=validate_only, **self._request_options())
         self._wait(futures[resource], action, topic=name)
 
     def add_partitions(self, name: str, total: int, *, validate_only: bool = False) -> None:
         """Grow a topic to ``total`` partitions (Kafka never shrinks one)."""
         action = f"grow topic {name!r} to {total} partitions"
         self._refuse_internal(name, action)
-        futures = self._client.create_partitions(
-            [NewPartitions(name, total)], validate_only=validate_only,
-            **self._request_options(operation=True))
+        with _checked_locally(action):
+            futures = self._client.create_partitions(
+                [NewPartitions(name, total)], validate_only=validate_only,
+                **self._request_options(operation=True))
         self._wait(futures[name], action, topic=name)
         if not validate_only:
             self._await_metadata(name, lambda meta: meta is not None
@@ -252,7 +257,8 @@ class ClusterAdmin:
         """Delete a topic and its data; returns once metadata no longer lists it."""
         action = f"delete topic {name!r}"
         self._refuse_internal(name, action)
-        futures = self._client.delete_topics([name], **self._request_options(operation=True))
+        with _checked_locally(action):
+            futures = self._client.delete_topics([name], **self._request_options(operation=True))
         self._wait(futures[name], action, topic=name)
         self._await_metadata(name, lambda meta: meta is None)
 
@@ -382,9 +388,9 @@ class ClusterAdmin:
                 topic = self._metadata(name).topics.get(name)
             except AdminError:
                 return
-            exists = (topic is not None and topic.error is None) or (
-                topic is not None and topic.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART)
-            if done(topic if exists else None):
+            missing = topic is not None and topic.error is not None \
+                and topic.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            if done(None if missing else topic):
                 return
             time.sleep(_METADATA_POLL_S)
 
@@ -443,6 +449,15 @@ class ClusterAdmin:
         if code in (KafkaError.UNACCEPTABLE_CREDENTIAL, KafkaError.DUPLICATE_RESOURCE):
             return InvalidUserError(f"cannot {action}: {text}", name)
         return AdminError(f"cannot {action}: {text} ({name})", name, bool(err.retriable()))
+
+
+@contextmanager
+def _checked_locally(action: str) -> Iterator[None]:
+    """librdkafka checks some topic arguments itself, raising ValueError or TypeError."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise InvalidTopicError(f"cannot {action}: {exc}") from None
 
 
 def _check_user_name(name: str) -> None:
