@@ -4,10 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need() { command -v "$1" >/dev/null 2>&1 || { echo "install.sh: '$1' is required: $2" >&2; exit 1; }; }
-need python3 "install Python 3.11 or newer"
-need java "install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)"
-need mvn "install Apache Maven (Debian: apt-get install maven)"
+# Debian packages we need; installed here when missing and we are root, else named.
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  else
+    echo "install.sh: please install ${missing[*]} (Debian: apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+fi
+command -v python3 >/dev/null 2>&1 || { echo "install.sh: install Python 3.11 or newer" >&2; exit 1; }
 
 tools="${XDG_CACHE_HOME:-$HOME/.cache}/streamplane/tools"
 if [ ! -x "$tools/bin/uv" ]; then

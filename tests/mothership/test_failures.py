@@ -46,13 +46,13 @@ def test_two_clusters_on_two_satellites_and_deleting_one_leaves_the_other(
     local_dir, b_dir = platform.data_dir, zone_b.local.data_dir
     platform.create("alpha", type="dedicated", cku=1)
     alpha = platform.wait_status("alpha", "RUNNING")
+    on_local = _clusters_dirs(local_dir)
     platform.create("beta", type="dedicated", cku=1)
     beta = platform.wait_status("beta", "RUNNING")
     on_b = _clusters_dirs(b_dir)
     assert len(on_b) == 1, "alpha should have gone to the empty satellite zone-b"
     [alpha_pc] = on_b
-    beta_pc = next(p for p in _clusters_dirs(local_dir) if p.startswith("pkc-") and p != alpha_pc
-                   and len(_broker_pids(local_dir, p)) == 3)
+    [beta_pc] = _clusters_dirs(local_dir) - on_local
     assert alpha["bootstrap"] != beta["bootstrap"]
     beta_pids = _broker_pids(local_dir, beta_pc)
     assert len(beta_pids) == 3
@@ -84,6 +84,7 @@ def test_a_cluster_waits_for_its_satellite_to_come_back(platform: Platform, zone
 def test_mothership_killed_mid_operation_finishes_the_job_after_restart(platform: Platform) -> None:
     local = platform.local
     db = os.environ.get("STREAMPLANE_TEST_MOTHERSHIP_DB")
+    before = _clusters_dirs(platform.data_dir)
     platform.create("delta", type="dedicated", cku=1)
     pid = local.mothership_pid()
     assert pid
@@ -104,5 +105,5 @@ def test_mothership_killed_mid_operation_finishes_the_job_after_restart(platform
     wait_for(lambda: local.mothership_pid() is None, 20, "the mothership to die")
     local.start_mothership(db)
     platform.wait_gone("delta")
-    assert not any(p.startswith("pkc-") and _broker_pids(platform.data_dir, p)
-                   for p in _clusters_dirs(platform.data_dir))
+    wait_for(lambda: _clusters_dirs(platform.data_dir) == before, 60, "delta's data to be deleted")
+    assert not any(_broker_pids(platform.data_dir, p) for p in _clusters_dirs(platform.data_dir) - before)

@@ -1,0 +1,1 @@
+"""The loops that run the service without a human: balancer, detector, scaler, upgrader."""

@@ -1,0 +1,919 @@
+"""The executor: applies a ``Plan`` to a real cluster, as Cruise Control's executor does.
+
+Moves run in batches (at most ``max_partitions_in_flight`` partitions and
+``max_bytes_in_flight`` bytes at once) as KIP-455 reassignments, under replication
+throttles that exist only while a batch is in flight. When a partition's replicas are in
+place a preferred leader election makes ``replicas[0]`` its leader. An execution can be
+paused (in-flight moves finish, no new batch starts), cancelled (in-flight reassignments
+are cancelled, which reverts them) or rolled back (cancelled, and finished moves moved back).
+
+Everything the executor knows is in a JSON state file, written atomically before each
+request that changes the cluster. An executor started on the same file after a crash
+reads it, looks at the cluster, and resumes, cancels or rolls back from there.
+
+``python -m streamplane.loops.balancer.executor --help`` runs one execution in its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from streamplane.loops.balancer.plan import PartitionMove, Plan
+from streamplane.loops.balancer.reassign import (
+    ALL_REPLICAS,
+    BROKER_THROTTLE_CONFIGS,
+    FOLLOWER_REPLICAS,
+    LEADER_REPLICAS,
+    TOPIC_THROTTLE_CONFIGS,
+    TP,
+    ClientSettings,
+    Ongoing,
+    PartitionState,
+    ReassignmentAdmin,
+)
+from streamplane.mothership.kafka_admin.errors import AdminError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+#: the environment variable the runner reads the cluster password from (never argv)
+PASSWORD_ENV = "STREAMPLANE_KAFKA_PASSWORD"
+STATE_VERSION = 1
+_NO_REASSIGNMENT = "NO_REASSIGNMENT_IN_PROGRESS"
+
+
+class ExecutorConfig(BaseModel):
+    """How fast and how much at once. Stored in the state file; a restarted executor
+    uses it unless it is given a new one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_partitions_in_flight: int = Field(default=10, ge=1)
+    #: the sum of the bytes to copy of one batch's moves (a batch has at least one move)
+    max_bytes_in_flight: int | None = Field(default=None, ge=1)
+    #: replication throttle per broker, bytes/s, for leaders and followers; None: none
+    throttle_bytes_per_s: int | None = Field(default=50 * MB, ge=1)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    #: how long a preferred leader election may keep failing before we stop asking
+    election_timeout_s: float = Field(default=60.0, gt=0)
+    #: a move that copies nothing for this long is cancelled as stuck; None: never
+    stall_timeout_s: float | None = Field(default=600.0, gt=0)
+    #: how long the cluster may keep failing our requests before the execution fails
+    give_up_after_s: float = Field(default=120.0, gt=0)
+    #: bound of each admin request
+    request_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class Phase(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"  # in-flight moves finish; no new batch starts
+    CANCELLING = "cancelling"  # in-flight reassignments are being cancelled
+    ROLLING_BACK = "rolling_back"  # cancelling in-flight moves, moving finished ones back
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+
+
+TERMINAL = frozenset({Phase.COMPLETED, Phase.CANCELLED, Phase.ROLLED_BACK, Phase.FAILED})
+
+
+class MoveStatus(StrEnum):
+    PENDING = "pending"  # not started
+    IN_FLIGHT = "in_flight"  # on its way to the planned replicas
+    DONE = "done"  # on the planned replicas; replicas[0] leads
+    REVERTING = "reverting"  # on its way back to the old replicas
+    REVERTED = "reverted"  # was done, is back on the old replicas (rollback)
+    CANCELLED = "cancelled"  # never finished: on the old replicas
+    SKIPPED = "skipped"  # the partition did not look as the plan expected; not touched
+    FAILED = "failed"  # Kafka refused it, or it got stuck and was cancelled; see error
+
+
+ACTIVE = frozenset({MoveStatus.IN_FLIGHT, MoveStatus.REVERTING})
+
+
+class OnRestart(StrEnum):
+    """What an executor started on an unfinished state file does with it."""
+
+    RESUME = "resume"
+    CANCEL = "cancel"
+    ROLLBACK = "rollback"
+
+
+class ExecutorError(Exception):
+    """An execution cannot start or go on; the message says why and what to do."""
+
+
+class PlanError(ExecutorError, ValueError):
+    """The plan cannot be executed on this cluster as it is."""
+
+
+class ForeignReassignmentsError(ExecutorError):
+    """The cluster is already moving partitions, and not for us."""
+
+
+class ExecutionInProgressError(ExecutorError):
+    """The state file holds an unfinished execution of another plan."""
+
+
+class MoveProgress(BaseModel):
+    """One move of the plan and where it stands."""
+
+    move: PartitionMove
+    status: MoveStatus = MoveStatus.PENDING
+    batch: int | None = None
+    #: the replica list we are driving the partition to, while active
+    goal: tuple[int, ...] | None = None
+    #: the status it gets once it is on ``goal`` with ``goal[0]`` leading
+    settle_as: MoveStatus | None = None
+    #: a cancel was asked for; the status it gets if it lands back where it came from
+    cancel_as: MoveStatus | None = None
+    bytes_total: int = 0
+    bytes_moved: int = 0
+    started_at: float | None = None
+    progress_at: float | None = None
+    reassigned_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+
+    @property
+    def tp(self) -> TP:
+        return (self.move.topic, self.move.partition)
+
+    @property
+    def source(self) -> tuple[int, ...]:
+        """Where an active move comes from: the other end of ``goal``."""
+        return self.move.old_replicas if self.goal == self.move.replicas else self.move.replicas
+
+    def aim(self, goal: tuple[int, ...], settle_as: MoveStatus) -> None:
+        self.goal, self.settle_as = goal, settle_as
+        self.status = MoveStatus.IN_FLIGHT if goal == self.move.replicas else MoveStatus.REVERTING
+        self.reassigned_at = None
+
+    def settle(self, status: MoveStatus, now: float, error: str | None = None) -> None:
+        self.status = status
+        self.goal = self.settle_as = self.cancel_as = None
+        self.finished_at = now
+        if error is not None:
+            self.error = error
+        self.bytes_moved = self.bytes_total if status == MoveStatus.DONE else 0
+
+
+class Throttles(BaseModel):
+    """The throttle configs we set and must remove: written before they are set."""
+
+    #: broker -> config -> the value it had before (None: not set); we set ``rate``
+    brokers: dict[int, dict[str, str | None]] = Field(default_factory=dict)
+    rate: int | None = None
+    #: topic -> config -> the "partition:broker" entries we added to it
+    topics: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.brokers and not self.topics
+
+
+class ExecutionState(BaseModel):
+    """An execution of one plan: what is done, what is in flight, and how far along."""
+
+    version: int = STATE_VERSION
+    execution_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    plan: Plan
+    config: ExecutorConfig
+    phase: Phase = Phase.RUNNING
+    moves: list[MoveProgress]
+    #: the number of the batch in flight (or last in flight); 0 before the first
+    batch: int = 0
+    throttles: Throttles = Field(default_factory=Throttles)
+    #: the execution is cleaning up after an error; it ends as FAILED
+    failing: bool = False
+    started_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+    finished_at: float | None = None
+    #: what the executor did last, in a sentence
+    message: str = ""
+    error: str | None = None
+
+    def count(self, *statuses: MoveStatus) -> int:
+        return sum(1 for m in self.moves if m.status in statuses)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def moves_total(self) -> int:
+        return len(self.moves)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def moves_done(self) -> int:
+        return self.count(MoveStatus.DONE)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def moves_in_flight(self) -> int:
+        return self.count(*ACTIVE)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def moves_failed(self) -> int:
+        return self.count(MoveStatus.FAILED)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def bytes_total(self) -> int:
+        return sum(m.bytes_total for m in self.moves if m.status != MoveStatus.SKIPPED)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def bytes_moved(self) -> int:
+        return sum(m.bytes_moved for m in self.moves)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the pace so far (bytes if the plan copies any, else moves)."""
+        if self.phase != Phase.RUNNING:
+            return None
+        if self.bytes_total:
+            done, total = self.bytes_moved, self.bytes_total
+        else:
+            done, total = self.moves_done, self.count(MoveStatus.PENDING, *ACTIVE, MoveStatus.DONE)
+        if done <= 0 or total <= 0:
+            return None
+        elapsed = max(0.0, time.time() - self.started_at)
+        return round(elapsed * (total - done) / done, 1)
+
+    @property
+    def in_flight(self) -> list[TP]:
+        return [m.tp for m in self.moves if m.status in ACTIVE]
+
+    @property
+    def settled(self) -> bool:
+        """Finished, with nothing left in flight and no throttle left behind."""
+        return self.phase in TERMINAL and not self.in_flight and self.throttles.empty
+
+
+# ---- the state file ----------------------------------------------------------------
+
+
+def load_state(path: Path) -> ExecutionState | None:
+    """The execution recorded in ``path``, or None if there is none."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        return ExecutionState.model_validate_json(text)
+    except ValueError as exc:
+        raise ExecutorError(f"the executor state file {path} is not valid ({exc}); move it away "
+                            "after checking the cluster for reassignments in progress") from None
+
+
+def save_state(path: Path, state: ExecutionState) -> None:
+    """Write ``state`` so that ``path`` holds either the old or the new one, whole."""
+    state.updated_at = time.time()
+    data = state.model_dump_json(indent=2).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+# ---- the executor ------------------------------------------------------------------
+
+
+class Executor:
+    """Runs one plan at a time against one cluster, recording everything in ``state_path``.
+
+    ``await run(plan)`` returns when the execution is over (completed, cancelled, rolled
+    back or failed); ``pause()``, ``resume()``, ``cancel()`` and ``rollback()`` may be
+    called meanwhile from the same event loop, and ``state`` read at any time.
+    """
+
+    def __init__(self, admin: ReassignmentAdmin, state_path: Path,
+                 config: ExecutorConfig | None = None) -> None:
+        self._admin = admin
+        self._path = state_path
+        self._config = config
+        self._state: ExecutionState | None = None
+        self._request: Phase | None = None
+        self._wake = asyncio.Event()
+        self._errors_since: float | None = None
+
+    # ---- public surface ------------------------------------------------------------
+
+    @property
+    def state(self) -> ExecutionState | None:
+        """A copy of the execution's state, or None before ``run`` loaded or made one."""
+        return None if self._state is None else self._state.model_copy(deep=True)
+
+    def pause(self) -> None:
+        """Start no new batch; the moves in flight finish."""
+        self._ask(Phase.PAUSED)
+
+    def resume(self) -> None:
+        self._ask(Phase.RUNNING)
+
+    def cancel(self) -> None:
+        """Cancel the reassignments in flight (Kafka reverts them) and stop."""
+        self._ask(Phase.CANCELLING)
+
+    def rollback(self) -> None:
+        """Cancel the reassignments in flight and move finished moves back."""
+        self._ask(Phase.ROLLING_BACK)
+
+    async def run(self, plan: Plan | None = None, on_restart: OnRestart = OnRestart.RESUME) -> ExecutionState:
+        """Execute ``plan``, or finish the execution recorded in the state file.
+
+        An unfinished execution in the state file is resumed, cancelled or rolled back
+        (``on_restart``) first; it must be of the same plan if ``plan`` is given. With
+        ``OnRestart.ROLLBACK`` a finished execution is rolled back too.
+        """
+        self._state = await self._prepare(plan, on_restart)
+        await self._save()
+        try:
+            while self._state.phase not in TERMINAL:
+                await self._turn()
+                if self._state.phase in TERMINAL:
+                    break
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._state.config.poll_interval_s)
+        finally:
+            await self._save()
+        return self.state or self._state
+
+    # ---- starting and restarting ---------------------------------------------------
+
+    async def _prepare(self, plan: Plan | None, on_restart: OnRestart) -> ExecutionState:
+        recorded = await asyncio.to_thread(load_state, self._path)
+        if recorded is not None and self._config is not None:
+            recorded.config = self._config
+        if recorded is not None and not recorded.settled:
+            if plan is not None and plan != recorded.plan:
+                raise ExecutionInProgressError(
+                    f"{self._path} holds an unfinished execution of another plan (cluster "
+                    f"{recorded.plan.cluster_id}, {recorded.moves_total} moves, {recorded.phase}); "
+                    "finish it first: run the executor on it without a plan to resume it, or "
+                    "ask for a cancel or a rollback")
+            return self._recover(recorded, on_restart)
+        if plan is None:
+            if recorded is not None and on_restart == OnRestart.ROLLBACK and recorded.count(MoveStatus.DONE):
+                # a finished execution can be rolled back too
+                return self._recover(recorded, on_restart)
+            if recorded is not None:
+                return recorded
+            raise ExecutorError(f"there is no execution in {self._path} to resume; give a plan")
+        return await self._new_execution(plan)
+
+    def _recover(self, state: ExecutionState, on_restart: OnRestart) -> ExecutionState:
+        log.info("found execution %s in %s: %s, %d of %d moves done, %d in flight",
+                 state.execution_id, self._path, state.phase, state.moves_done, state.moves_total,
+                 state.moves_in_flight)
+        state.finished_at = None
+        if state.phase == Phase.FAILED or state.failing:
+            # a failed execution that could not clean up: clean up now
+            state.failing = True
+            _enter(state, Phase.CANCELLING)
+        elif on_restart == OnRestart.CANCEL:
+            _enter(state, Phase.CANCELLING)
+        elif on_restart == OnRestart.ROLLBACK:
+            _enter(state, Phase.ROLLING_BACK)
+        state.message = f"restarted on {self._path}: {on_restart.value} ({state.phase})"
+        return state
+
+    async def _new_execution(self, plan: Plan) -> ExecutionState:
+        brokers = await self._call(self._admin.brokers)
+        _validate(plan, brokers)
+        foreign = await self._call(self._admin.ongoing)
+        if foreign:
+            raise ForeignReassignmentsError(
+                "not starting: the cluster is already reassigning partitions that this executor "
+                f"did not start: {_describe_ongoing(foreign)}. Wait for them to finish or cancel "
+                "them (kafka-reassign-partitions --cancel), then try again")
+        config = self._config or ExecutorConfig()
+        state = ExecutionState(plan=plan, config=config, moves=[MoveProgress(move=m) for m in plan.moves])
+        now = time.time()
+        for m in state.moves:
+            if m.move.replicas == m.move.old_replicas:
+                m.settle(MoveStatus.DONE, now, error=None)
+        await self._measure(state.moves, forward=True)
+        state.message = (f"starting: {len(plan.moves)} moves, {_size(state.bytes_total)} to copy, "
+                         f"at most {config.max_partitions_in_flight} partitions at once")
+        log.info("execution %s of a plan for %s: %s", state.execution_id, plan.cluster_id, state.message)
+        return state
+
+    # ---- one turn of the loop ------------------------------------------------------
+
+    async def _turn(self) -> None:
+        state = self._require_state()
+        before = state.message
+        try:
+            if self._request is not None:
+                _enter(state, self._request)
+                self._request = None
+            state.message = await self._step(state)
+            self._errors_since = None
+        except AdminError as exc:
+            state.message = self._on_error(state, exc)
+        if state.message != before:
+            log.info("%s", state.message)
+        await self._save()
+
+    async def _step(self, state: ExecutionState) -> str:
+        """Look at the cluster, drive the moves in flight, start the next batch or finish."""
+        active = [m for m in state.moves if m.status in ACTIVE]
+        if active:
+            said = await self._drive(state, active)
+            if state.in_flight:
+                return said
+        if not state.throttles.empty:
+            await self._release_throttles(state)
+        if state.phase == Phase.PAUSED:
+            return f"paused: {state.moves_done} of {state.moves_total} moves done, none in flight"
+        if state.phase in (Phase.RUNNING, Phase.ROLLING_BACK):
+            batch = self._next_batch(state)
+            if batch:
+                return await self._start_batch(state, batch)
+        return self._finish(state)
+
+    def _on_error(self, state: ExecutionState, exc: AdminError) -> str:
+        now = time.monotonic()
+        if self._errors_since is None:
+            self._errors_since = now
+        waited = now - self._errors_since
+        if exc.retriable and waited < state.config.give_up_after_s:
+            return f"retrying: {exc}"
+        self._errors_since = None
+        if state.phase == Phase.CANCELLING or state.failing:
+            state.phase, state.finished_at = Phase.FAILED, time.time()
+            state.error = (f"{state.error or exc}; could not clean up ({exc}): run the executor on "
+                           f"{self._path} again to finish cancelling")
+            return f"failed: {state.error}"
+        state.error = f"gave up after {waited:.0f} s: {exc}" if exc.retriable else str(exc)
+        state.failing = True
+        _enter(state, Phase.CANCELLING)
+        return f"failing ({state.error}); cancelling the moves in flight"
+
+    # ---- moves in flight -----------------------------------------------------------
+
+    async def _drive(self, state: ExecutionState, active: list[MoveProgress]) -> str:
+        tps = [m.tp for m in active]
+        current = await self._call(self._admin.partitions, {t for t, _ in tps})
+        ongoing = await self._call(self._admin.ongoing, tps)
+        now = time.time()
+        todo: dict[str, list[MoveProgress]] = {}
+        for m in active:
+            todo.setdefault(_assess(m, current.get(m.tp), ongoing.get(m.tp), now), []).append(m)
+        if todo.get("cancel"):
+            await self._cancel(todo["cancel"])
+        if todo.get("issue"):
+            await self._issue(todo["issue"], now)
+        if todo.get("elect"):
+            await self._elect(todo["elect"], now)
+        if todo.get("copying"):
+            await self._track_bytes(state, todo["copying"], current, now)
+        in_flight = state.moves_in_flight
+        return (f"batch {state.batch}: {in_flight} move(s) in flight, {state.moves_done} of "
+                f"{state.moves_total} done, {_size(state.bytes_moved)} of {_size(state.bytes_total)} copied"
+                + (f" ({state.phase})" if state.phase != Phase.RUNNING else ""))
+
+    async def _cancel(self, moves: list[MoveProgress]) -> None:
+        answer = await self._call(self._admin.reassign, {m.tp: None for m in moves})
+        for m in moves:
+            err = answer.get(m.tp)
+            if err not in (None, _NO_REASSIGNMENT):
+                log.warning("cancelling the reassignment of %s-%d: %s", *m.tp, err)
+
+    async def _issue(self, moves: list[MoveProgress], now: float) -> None:
+        answer = await self._call(self._admin.reassign, {m.tp: m.goal for m in moves})
+        for m in moves:
+            err = answer.get(m.tp)
+            if err is not None:
+                m.settle(MoveStatus.FAILED, now, error=f"Kafka refused to move {m.tp[0]}-{m.tp[1]} to "
+                         f"{list(m.goal or ())}: {err}")
+
+    async def _elect(self, moves: list[MoveProgress], now: float) -> None:
+        answer = await self._call(self._admin.elect_preferred, [m.tp for m in moves])
+        for m in moves:
+            err = answer.get(m.tp)
+            assert m.settle_as is not None
+            if err is None:
+                m.settle(m.settle_as, now)
+            elif now - (m.reassigned_at or now) > self._require_state().config.election_timeout_s:
+                leader = (m.goal or (None,))[0]
+                m.settle(m.settle_as, now, error=f"replicas in place, but broker {leader} could not "
+                         f"take leadership ({err}); run a preferred leader election later")
+
+    async def _track_bytes(self, state: ExecutionState, moves: list[MoveProgress],
+                           current: dict[TP, PartitionState], now: float) -> None:
+        brokers = {b for m in moves for b in current[m.tp].replicas}
+        try:
+            sizes = await self._call(self._admin.replica_sizes, [m.tp for m in moves], brokers)
+        except AdminError as exc:
+            log.debug("cannot measure progress: %s", exc)
+            return
+        stall = state.config.stall_timeout_s
+        for m in moves:
+            t, p = m.tp
+            source_size = max((sizes.get((t, p, b), 0) for b in m.source), default=0)
+            added = [b for b in (m.goal or ()) if b not in m.source]
+            copied = sum(min(sizes.get((t, p, b), 0), source_size) for b in added)
+            copied = min(copied, m.bytes_total) if m.bytes_total else copied
+            if copied > m.bytes_moved or m.progress_at is None:
+                m.progress_at = now
+            m.bytes_moved = max(m.bytes_moved, copied)
+            if stall is not None and now - m.progress_at > stall and m.cancel_as is None:
+                m.error = f"stuck: nothing copied for {stall:g} s; cancelled"
+                m.cancel_as = MoveStatus.FAILED
+
+    # ---- batches -------------------------------------------------------------------
+
+    def _next_batch(self, state: ExecutionState) -> list[MoveProgress]:
+        if state.phase == Phase.RUNNING:
+            candidates = [m for m in state.moves if m.status == MoveStatus.PENDING]
+        else:  # rolling back: the finished moves, last first
+            candidates = [m for m in reversed(state.moves)
+                          if m.status == MoveStatus.DONE and m.move.replicas != m.move.old_replicas]
+        cap_n, cap_bytes = state.config.max_partitions_in_flight, state.config.max_bytes_in_flight
+        batch: list[MoveProgress] = []
+        size = 0
+        for m in candidates:
+            weight = m.bytes_total or m.move.bytes_to_move
+            if batch and (len(batch) >= cap_n or (cap_bytes is not None and size + weight > cap_bytes)):
+                break
+            batch.append(m)
+            size += weight
+        return batch
+
+    async def _start_batch(self, state: ExecutionState, batch: list[MoveProgress]) -> str:
+        forward = state.phase == Phase.RUNNING
+        foreign = await self._call(self._admin.ongoing)
+        if foreign:
+            state.error = ("another reassignment started meanwhile, not by this executor: "
+                           f"{_describe_ongoing(foreign)}; not starting more moves beside it")
+            state.failing = True
+            _enter(state, Phase.CANCELLING)
+            return f"failing: {state.error}"
+        current = await self._measure(batch, forward)
+        now = time.time()
+        ready: list[MoveProgress] = []
+        for m in batch:
+            goal, source = (m.move.replicas, m.move.old_replicas) if forward \
+                else (m.move.old_replicas, m.move.replicas)
+            cur = current.get(m.tp)
+            if cur is None:
+                m.settle(MoveStatus.SKIPPED, now, error=f"{m.tp[0]}-{m.tp[1]} no longer exists")
+            elif set(cur.replicas) not in (set(source), set(goal)):
+                m.settle(MoveStatus.SKIPPED if forward else MoveStatus.FAILED, now,
+                         error=f"{m.tp[0]}-{m.tp[1]} is on {list(cur.replicas)}, not on "
+                         f"{list(source)} as expected; left alone")
+            else:
+                ready.append(m)
+        if not ready:
+            return f"skipped {len(batch)} move(s) that no longer match the cluster"
+        state.batch += 1
+        await self._apply_throttles(state, ready, current)
+        for m in ready:
+            m.aim(m.move.replicas if forward else m.move.old_replicas,
+                  MoveStatus.DONE if forward else MoveStatus.REVERTED)
+            m.batch, m.started_at, m.progress_at, m.error = state.batch, now, now, None
+            m.bytes_moved = 0
+        await self._save()  # before the request: a restart must know these may be moving
+        await self._issue(ready, now)
+        verb = "moving" if forward else "moving back"
+        return (f"batch {state.batch}: {verb} {len(ready)} partition(s), "
+                f"{_size(sum(m.bytes_total for m in ready))} to copy")
+
+    async def _measure(self, moves: Sequence[MoveProgress], forward: bool) -> dict[TP, PartitionState]:
+        """Each move's bytes to copy: its partition's size times the replicas it adds."""
+        current = await self._call(self._admin.partitions, {m.tp[0] for m in moves})
+        holders = {b for m in moves if m.tp in current for b in current[m.tp].replicas}
+        try:
+            sizes = await self._call(self._admin.replica_sizes, [m.tp for m in moves], holders)
+        except AdminError as exc:
+            log.debug("cannot measure partition sizes: %s", exc)
+            sizes = {}
+        for m in moves:
+            cur = current.get(m.tp)
+            if cur is None:
+                continue
+            goal = m.move.replicas if forward else m.move.old_replicas
+            adds = sum(1 for b in goal if b not in cur.replicas)
+            size = max((sizes.get((m.tp[0], m.tp[1], b), -1) for b in cur.replicas), default=-1)
+            m.bytes_total = size * adds if size >= 0 else m.move.bytes_to_move
+        return current
+
+    def _finish(self, state: ExecutionState) -> str:
+        now = time.time()
+        for m in state.moves:
+            if m.status == MoveStatus.PENDING:
+                m.settle(MoveStatus.CANCELLED, now, error="not started: the execution stopped first")
+        if state.failing:
+            state.phase = Phase.FAILED
+        else:
+            state.phase = {Phase.RUNNING: Phase.COMPLETED, Phase.CANCELLING: Phase.CANCELLED,
+                           Phase.ROLLING_BACK: Phase.ROLLED_BACK}.get(state.phase, state.phase)
+        state.finished_at = now
+        counts = ", ".join(f"{n} {s.value}" for s in MoveStatus if (n := state.count(s)))
+        said = f"{state.phase}: {counts or 'no moves'}"
+        return f"{said}; {state.error}" if state.error else said
+
+    # ---- throttles -----------------------------------------------------------------
+
+    async def _apply_throttles(self, state: ExecutionState, moves: list[MoveProgress],
+                               current: dict[TP, PartitionState]) -> None:
+        rate = state.config.throttle_bytes_per_s
+        copying = [m for m in moves if set(m.move.replicas) != set(m.move.old_replicas)]
+        if rate is None or not copying:
+            return
+        leaders: dict[str, set[str]] = {}
+        followers: dict[str, set[str]] = {}
+        brokers: set[int] = set()
+        for m in copying:
+            t, p = m.tp
+            holders = current[m.tp].replicas
+            adding = [b for b in m.move.replicas + m.move.old_replicas if b not in holders]
+            leaders.setdefault(t, set()).update(f"{p}:{b}" for b in holders)
+            followers.setdefault(t, set()).update(f"{p}:{b}" for b in adding)
+            brokers.update(holders, adding)
+        before_b = await self._call(self._admin.broker_configs, brokers, BROKER_THROTTLE_CONFIGS)
+        before_t = await self._call(self._admin.topic_configs, leaders, TOPIC_THROTTLE_CONFIGS)
+        record = state.throttles
+        record.rate = rate
+        for b in sorted(brokers):
+            record.brokers.setdefault(b, {k: before_b.get(b, {}).get(k) for k in BROKER_THROTTLE_CONFIGS})
+        topic_changes: dict[str, dict[str, str | None]] = {}
+        for t in sorted(leaders):
+            for key, wanted in ((LEADER_REPLICAS, leaders[t]), (FOLLOWER_REPLICAS, followers.get(t, set()))):
+                have = _entries(before_t.get(t, {}).get(key))
+                if ALL_REPLICAS in have or wanted <= have:
+                    continue
+                ours = record.topics.setdefault(t, {}).setdefault(key, [])
+                ours.extend(sorted(wanted - have - set(ours)))
+                topic_changes.setdefault(t, {})[key] = ",".join(sorted(have | wanted))
+        await self._save()  # before setting them: a restart must be able to remove them
+        await self._call(self._admin.alter_broker_configs,
+                         {b: dict.fromkeys(BROKER_THROTTLE_CONFIGS, str(rate)) for b in brokers})
+        await self._call(self._admin.alter_topic_configs, topic_changes)
+
+    async def _release_throttles(self, state: ExecutionState) -> None:
+        """Remove the throttle entries we added, and put back the broker rates we replaced."""
+        record = state.throttles
+        if record.topics:
+            now_t = await self._call(self._admin.topic_configs, record.topics, TOPIC_THROTTLE_CONFIGS)
+            changes: dict[str, dict[str, str | None]] = {}
+            for t, ours in record.topics.items():
+                for key, entries in ours.items():
+                    if key not in now_t.get(t, {}):
+                        continue
+                    have = _entries(now_t[t][key])
+                    left = have - set(entries)
+                    changes.setdefault(t, {})[key] = ",".join(sorted(left)) if left else None
+            await self._call(self._admin.alter_topic_configs, changes)
+            record.topics = {}
+            await self._save()
+        if record.brokers:
+            now_b = await self._call(self._admin.broker_configs, record.brokers, BROKER_THROTTLE_CONFIGS)
+            our_rate = str(record.rate)
+            changes_b = {
+                b: {k: prior for k, prior in before.items() if now_b.get(b, {}).get(k) == our_rate}
+                for b, before in record.brokers.items()
+            }
+            await self._call(self._admin.alter_broker_configs, changes_b)
+            record.brokers, record.rate = {}, None
+            await self._save()
+
+    # ---- plumbing ------------------------------------------------------------------
+
+    def _ask(self, phase: Phase) -> None:
+        self._request = phase
+        self._wake.set()
+
+    def _require_state(self) -> ExecutionState:
+        if self._state is None:
+            raise ExecutorError("no execution is loaded; call run() first")
+        return self._state
+
+    async def _save(self) -> None:
+        if self._state is not None:
+            await asyncio.to_thread(save_state, self._path, self._state)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """A blocking admin call, in a thread, bounded even if the client is not."""
+        state = self._state
+        timeout = (state.config if state else self._config or ExecutorConfig()).request_timeout_s
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(fn, *args), timeout * 3 + 5)
+        except TimeoutError:
+            raise AdminError(f"the cluster did not answer {getattr(fn, '__name__', fn)} in time",
+                             "_TIMED_OUT", retriable=True) from None
+
+
+# ---- decisions (no I/O) ------------------------------------------------------------
+
+
+def _assess(m: MoveProgress, cur: PartitionState | None, ongoing: Ongoing | None, now: float) -> str:
+    """What to do next for an active move, given the cluster; settles it when it is over.
+
+    Returns "cancel", "issue", "elect", "copying" or "wait".
+    """
+    assert m.goal is not None and m.settle_as is not None
+    if cur is None:
+        m.settle(MoveStatus.SKIPPED, now, error=f"{m.tp[0]}-{m.tp[1]} was deleted while moving")
+        return "settled"
+    goal, source = m.goal, m.source
+    replicas = set(cur.replicas)
+    if m.cancel_as is not None:
+        if ongoing is not None:
+            return "cancel"
+        on_goal = cur.replicas == goal or (replicas == set(goal) and set(goal) != set(source))
+        if not on_goal and replicas == set(source):
+            m.aim(source, m.cancel_as)
+        elif not on_goal:
+            return "wait"  # metadata still shows the moment of the cancel
+        m.cancel_as = None
+        goal, source = m.goal, m.source
+        assert goal is not None
+    if ongoing is not None:
+        if set(ongoing.target) == set(goal):
+            return "copying"
+        m.settle(MoveStatus.FAILED, now, error=f"another reassignment (to {list(ongoing.target)}) took "
+                 f"over {m.tp[0]}-{m.tp[1]}; left to it")
+        return "settled"
+    if cur.replicas == goal:
+        if cur.leader == goal[0]:
+            assert m.settle_as is not None
+            m.settle(m.settle_as, now)
+            return "settled"
+        m.reassigned_at = m.reassigned_at or now
+        return "elect"
+    if replicas <= set(source) | set(goal):
+        # not started yet, only the order differs, or the metadata lags: (re)issuing is
+        # harmless, the controller ignores a reassignment to where a partition already is
+        return "issue"
+    m.settle(MoveStatus.FAILED, now, error=f"{m.tp[0]}-{m.tp[1]} is now on {list(cur.replicas)}, "
+             f"neither {list(source)} nor {list(goal)}; left alone")
+    return "settled"
+
+
+def _enter(state: ExecutionState, phase: Phase) -> None:
+    """Switch to ``phase`` (a request of pause, resume, cancel or rollback)."""
+    if state.phase in TERMINAL and phase != Phase.ROLLING_BACK and not state.failing:
+        return
+    if phase == Phase.PAUSED and state.phase != Phase.RUNNING:
+        return
+    if phase == Phase.RUNNING and state.phase != Phase.PAUSED:
+        return
+    if phase == Phase.CANCELLING:
+        for m in state.moves:
+            if m.status in ACTIVE and m.cancel_as is None:
+                m.cancel_as = MoveStatus.CANCELLED if m.status == MoveStatus.IN_FLIGHT else MoveStatus.DONE
+    if phase == Phase.ROLLING_BACK:
+        for m in state.moves:
+            if m.status == MoveStatus.IN_FLIGHT and m.cancel_as is None:
+                m.cancel_as = MoveStatus.CANCELLED
+    state.phase = phase
+
+
+def _validate(plan: Plan, brokers: set[int]) -> None:
+    seen: set[TP] = set()
+    problems = []
+    for m in plan.moves:
+        tp = (m.topic, m.partition)
+        name = f"{m.topic}-{m.partition}"
+        if tp in seen:
+            problems.append(f"{name} is moved twice")
+        seen.add(tp)
+        if not m.replicas:
+            problems.append(f"{name} has no target replicas")
+        if len(set(m.replicas)) != len(m.replicas):
+            problems.append(f"{name} lists a broker twice in {list(m.replicas)}")
+        unknown = sorted(set(m.replicas) - brokers)
+        if unknown:
+            problems.append(f"{name} would go to broker(s) {unknown}, which the cluster does not have "
+                            f"(it has {sorted(brokers)})")
+    if problems:
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise PlanError("cannot execute this plan: " + "; ".join(problems[:5]) + more)
+
+
+def _entries(value: str | None) -> set[str]:
+    return {e.strip() for e in (value or "").split(",") if e.strip()}
+
+
+def _describe_ongoing(ongoing: dict[TP, Ongoing], limit: int = 5) -> str:
+    shown = [f"{t}-{p} (to {list(o.target)}, adding {list(o.adding)}, removing {list(o.removing)})"
+             for (t, p), o in sorted(ongoing.items())[:limit]]
+    more = f" and {len(ongoing) - limit} more" if len(ongoing) > limit else ""
+    return ", ".join(shown) + more
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+# ---- the runner: one execution in its own process ----------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m streamplane.loops.balancer.executor",
+        description="Execute a balancer plan on a Kafka cluster, or finish the execution recorded "
+                    f"in a state file. The password is read from ${PASSWORD_ENV}.")
+    p.add_argument("--state", type=Path, required=True, help="the execution's state file")
+    p.add_argument("--plan", type=Path, help="a Plan as JSON; needed for a new execution")
+    p.add_argument("--bootstrap", required=True, help="the cluster's client listener, host:port[,...]")
+    p.add_argument("--username", required=True)
+    p.add_argument("--mechanism", default="SCRAM-SHA-512")
+    p.add_argument("--on-restart", choices=[o.value for o in OnRestart], default=OnRestart.RESUME.value,
+                   help="what to do with an unfinished execution in the state file")
+    p.add_argument("--throttle", type=int, help="replication throttle per broker, bytes/s")
+    p.add_argument("--no-throttle", action="store_true")
+    p.add_argument("--max-partitions", type=int, help="partitions in flight at once")
+    p.add_argument("--max-bytes", type=int, help="bytes to copy in flight at once")
+    p.add_argument("--poll", type=float, help="seconds between looks at the cluster")
+    return p
+
+
+def _config_from(args: argparse.Namespace, base: ExecutorConfig | None) -> ExecutorConfig | None:
+    changes: dict[str, Any] = {}
+    if args.throttle is not None:
+        changes["throttle_bytes_per_s"] = args.throttle
+    if args.no_throttle:
+        changes["throttle_bytes_per_s"] = None
+    if args.max_partitions is not None:
+        changes["max_partitions_in_flight"] = args.max_partitions
+    if args.max_bytes is not None:
+        changes["max_bytes_in_flight"] = args.max_bytes
+    if args.poll is not None:
+        changes["poll_interval_s"] = args.poll
+    if not changes:
+        return base
+    return ExecutorConfig.model_validate({**(base or ExecutorConfig()).model_dump(), **changes})
+
+
+async def _run_cli(args: argparse.Namespace, password: str) -> ExecutionState:
+    plan = Plan.model_validate_json(args.plan.read_text()) if args.plan else None
+    recorded = await asyncio.to_thread(load_state, args.state)
+    config = _config_from(args, recorded.config if recorded is not None else None)
+    settings = ClientSettings(args.bootstrap, args.username, password, mechanism=args.mechanism)
+    admin = ReassignmentAdmin(settings, timeout=(config or ExecutorConfig()).request_timeout_s)
+    try:
+        executor = Executor(admin, args.state, config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, executor.cancel)
+        return await executor.run(plan, OnRestart(args.on_restart))
+    finally:
+        await asyncio.to_thread(admin.close)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit 0 when the execution ended as asked, 1 when it failed, 2 when it could not start."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    password = os.environ.get(PASSWORD_ENV)
+    if not password:
+        print(f"set ${PASSWORD_ENV} to the password of {args.username!r}", file=sys.stderr)
+        return 2
+    try:
+        state = asyncio.run(_run_cli(args, password))
+    except ExecutorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(state.message)
+    return 1 if state.phase == Phase.FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""The Kafka requests the executor sends: KIP-455 reassignments, preferred leader elections,
+replication throttles, partition sizes.
+
+Two libraries share the work. Neither has everything, and we never pack bytes ourselves:
+
+* kafka-python's admin client: AlterPartitionReassignments, ListPartitionReassignments
+  (librdkafka has no KIP-455 API) and DescribeLogDirs (for bytes copied so far);
+* confluent-kafka (librdkafka): Metadata (DescribeTopics, DescribeCluster), ElectLeaders,
+  DescribeConfigs and IncrementalAlterConfigs.
+
+Every method blocks and returns or raises within a bounded time (``timeout`` goes to the
+broker with each request, and we wait a little longer for the answer); the executor calls
+them from a thread. Failures are ``AdminError``s, as in the mothership's admin library.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import kafka.errors as kafka_errors
+from confluent_kafka import ElectionType, KafkaError, KafkaException, TopicCollection
+from confluent_kafka import TopicPartition as ConfluentPartition
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+from kafka import KafkaAdminClient
+from kafka.structs import TopicPartition as KafkaPythonPartition
+
+from streamplane.mothership.kafka_admin.errors import AdminError, ClusterUnreachableError
+from streamplane.satellite.health import RDKAFKA_LOG
+
+T = TypeVar("T")
+
+#: (topic, partition): how the executor names a partition everywhere
+TP = tuple[str, int]
+
+DEFAULT_TIMEOUT_S = 10.0
+#: how much longer than the request timeout we wait for a client to report back
+_GRACE_S = 2.0
+
+LEADER_RATE = "leader.replication.throttled.rate"
+FOLLOWER_RATE = "follower.replication.throttled.rate"
+LEADER_REPLICAS = "leader.replication.throttled.replicas"
+FOLLOWER_REPLICAS = "follower.replication.throttled.replicas"
+BROKER_THROTTLE_CONFIGS = (LEADER_RATE, FOLLOWER_RATE)
+TOPIC_THROTTLE_CONFIGS = (LEADER_REPLICAS, FOLLOWER_REPLICAS)
+#: a throttled-replicas value that throttles every replica of the topic
+ALL_REPLICAS = "*"
+
+#: config sources (DescribeConfigs) that mean "set on this very broker or topic"
+_DYNAMIC_BROKER = 2
+_DYNAMIC_TOPIC = 1
+
+#: librdkafka codes that mean the cluster did not answer, not that it said no
+_UNREACHABLE = frozenset({
+    KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._AUTHENTICATION, KafkaError._RESOLVE, KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+})
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """A partition as the metadata shows it: ``replicas[0]`` is the preferred leader."""
+
+    replicas: tuple[int, ...]
+    leader: int | None
+    isr: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Ongoing:
+    """A reassignment in progress, as ListPartitionReassignments reports it."""
+
+    replicas: tuple[int, ...]
+    adding: tuple[int, ...]
+    removing: tuple[int, ...]
+
+    @property
+    def target(self) -> tuple[int, ...]:
+        """Where it is going: the controller lists the target replicas first, in order."""
+        return tuple(r for r in self.replicas if r not in self.removing)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to reach a cluster's listener; the password never appears in ``repr``."""
+
+    bootstrap: str
+    username: str
+    password: str
+    mechanism: str = "SCRAM-SHA-512"
+    security_protocol: str = "SASL_PLAINTEXT"
+
+    def __repr__(self) -> str:
+        return f"ClientSettings(bootstrap={self.bootstrap!r}, username={self.username!r})"
+
+
+class ReassignmentAdmin:
+    """The executor's view of one cluster. Safe to share between threads; ``close()`` it."""
+
+    def __init__(self, settings: ClientSettings, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self._confluent: Any = AdminClient({
+            "bootstrap.servers": settings.bootstrap,
+            "security.protocol": settings.security_protocol,
+            "sasl.mechanism": settings.mechanism,
+            "sasl.username": settings.username,
+            "sasl.password": settings.password,
+            "socket.timeout.ms": int(timeout * 1000),
+            "socket.connection.setup.timeout.ms": int(timeout * 1000),
+            "logger": RDKAFKA_LOG.getChild("executor"),
+        })
+        self._kafka_python: Any = None
+        # kafka-python connects (and may fail) in its constructor: do that on first use,
+        # once, and keep its requests one at a time
+        self._kp_lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._kp_lock:
+            if self._kafka_python is not None:
+                self._kafka_python.close()
+                self._kafka_python = None
+        if self._confluent is not None:
+            self._confluent.poll(0)
+            self._confluent = None
+
+    def __enter__(self) -> ReassignmentAdmin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the cluster's shape (confluent-kafka) --------------------------------------
+
+    def brokers(self) -> set[int]:
+        """Ids of the brokers registered in the cluster."""
+        future = self._client.describe_cluster(request_timeout=self.timeout)
+        return {n.id for n in self._wait(future, "describe the cluster").nodes}
+
+    def partitions(self, topics: Iterable[str]) -> dict[TP, PartitionState]:
+        """Replicas, leader and ISR of every partition of ``topics``; topics that do not
+        exist are left out."""
+        names = sorted(set(topics))
+        if not names:
+            return {}
+        futures = self._client.describe_topics(TopicCollection(names), request_timeout=self.timeout)
+        found: dict[TP, PartitionState] = {}
+        for name, future in futures.items():
+            try:
+                desc = self._wait(future, f"describe topic {name!r}")
+            except AdminError as exc:
+                if exc.kafka_error in ("UNKNOWN_TOPIC_OR_PART", "UNKNOWN_TOPIC_ID"):
+                    continue
+                raise
+            for p in desc.partitions:
+                found[(name, p.id)] = PartitionState(
+                    replicas=tuple(n.id for n in p.replicas),
+                    leader=p.leader.id if p.leader is not None else None,
+                    isr=tuple(n.id for n in p.isr),
+                )
+        return found
+
+    # ---- reassignments (kafka-python) ----------------------------------------------
+
+    def ongoing(self, partitions: Iterable[TP] | None = None) -> dict[TP, Ongoing]:
+        """Reassignments in progress: of ``partitions``, or of the whole cluster (None)."""
+        wanted = None if partitions is None else [KafkaPythonPartition(t, p) for t, p in partitions]
+        if wanted == []:
+            return {}
+        listed = self._kp("list partition reassignments",
+                          lambda c: c.list_partition_reassignments(wanted, timeout_ms=self._timeout_ms))
+        return {
+            (tp.topic, tp.partition): Ongoing(tuple(r["replicas"]), tuple(r["adding_replicas"]),
+                                              tuple(r["removing_replicas"]))
+            for tp, r in listed.items()
+        }
+
+    def reassign(self, targets: Mapping[TP, Sequence[int] | None]) -> dict[TP, str | None]:
+        """Start reassignments (None cancels one, reverting it to its original replicas).
+
+        Returns each partition's Kafka error name, or None where the controller accepted it.
+        """
+        if not targets:
+            return {}
+        request = {KafkaPythonPartition(t, p): (None if r is None else list(r)) for (t, p), r in targets.items()}
+        answer = self._kp("alter partition reassignments",
+                          lambda c: c.alter_partition_reassignments(request, timeout_ms=self._timeout_ms))
+        result: dict[TP, str | None] = {tp: "NO_ANSWER" for tp in targets}
+        for tp, error in answer.items():
+            result[(tp.topic, tp.partition)] = None if error is None else _kafka_python_name(error)
+        return result
+
+    def replica_sizes(self, partitions: Iterable[TP], brokers: Iterable[int]) -> dict[tuple[str, int, int], int]:
+        """Bytes of each partition's log on each of ``brokers`` that holds it:
+        ``(topic, partition, broker) -> size``."""
+        by_topic: dict[str, list[int]] = {}
+        for t, p in sorted(set(partitions)):
+            by_topic.setdefault(t, []).append(p)
+        nodes = sorted(set(brokers))
+        if not by_topic or not nodes:
+            return {}
+        answer = self._kp("describe log dirs", lambda c: c.describe_log_dirs(by_topic, brokers=nodes))
+        sizes: dict[tuple[str, int, int], int] = {}
+        for per_broker in answer:
+            broker = int(per_broker["broker"])
+            for log_dir in per_broker["log_dirs"]:
+                if log_dir.get("error_code", 0):
+                    continue
+                for topic in log_dir["topics"]:
+                    for part in topic["partitions"]:
+                        if part.get("is_future_key"):
+                            continue
+                        key = (topic["name"], int(part["partition_index"]), broker)
+                        sizes[key] = max(sizes.get(key, 0), int(part["partition_size"]))
+        return sizes
+
+    # ---- leadership (confluent-kafka) ----------------------------------------------
+
+    def elect_preferred(self, partitions: Iterable[TP]) -> dict[TP, str | None]:
+        """Preferred leader election: make ``replicas[0]`` lead. Returns each partition's
+        Kafka error name, or None where the preferred replica leads now (or already did)."""
+        wanted = sorted(set(partitions))
+        if not wanted:
+            return {}
+        future = self._client.elect_leaders(
+            ElectionType.PREFERRED, [ConfluentPartition(t, p) for t, p in wanted],
+            request_timeout=self.timeout, operation_timeout=self.timeout)
+        answer = self._wait(future, "elect preferred leaders")
+        result: dict[TP, str | None] = {tp: "NO_ANSWER" for tp in wanted}
+        for ctp, error in answer.items():
+            name = _confluent_name(error)
+            result[(ctp.topic, ctp.partition)] = None if name in (None, "ELECTION_NOT_NEEDED") else name
+        return result
+
+    # ---- throttle configs (confluent-kafka) ----------------------------------------
+
+    def broker_configs(self, brokers: Iterable[int], names: Sequence[str]) -> dict[int, dict[str, str]]:
+        """The values of ``names`` set dynamically on each broker itself (not defaults,
+        not the cluster-wide dynamic default)."""
+        futures = {b: self._client.describe_configs([ConfigResource(ResourceType.BROKER, str(b))],
+                                                    request_timeout=self.timeout)
+                   for b in sorted(set(brokers))}
+        found: dict[int, dict[str, str]] = {}
+        for broker, by_resource in futures.items():
+            (future,) = by_resource.values()
+            entries = self._wait(future, f"describe the configs of broker {broker}")
+            found[broker] = {k: e.value for k, e in entries.items()
+                             if k in names and _source(e) == _DYNAMIC_BROKER and e.value is not None}
+        return found
+
+    def topic_configs(self, topics: Iterable[str], names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The values of ``names`` set on each topic; topics that do not exist are left out."""
+        resources = [ConfigResource(ResourceType.TOPIC, t) for t in sorted(set(topics))]
+        if not resources:
+            return {}
+        futures = self._client.describe_configs(resources, request_timeout=self.timeout)
+        found: dict[str, dict[str, str]] = {}
+        for resource, future in futures.items():
+            try:
+                entries = self._wait(future, f"describe the configs of topic {resource.name!r}")
+            except AdminError as exc:
+                if exc.kafka_error in ("UNKNOWN_TOPIC_OR_PART", "UNKNOWN_TOPIC_ID"):
+                    continue
+                raise
+            found[resource.name] = {k: e.value for k, e in entries.items()
+                                    if k in names and _source(e) == _DYNAMIC_TOPIC and e.value is not None}
+        return found
+
+    def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> None:
+        """Set (a value) or remove (None) dynamic configs of each broker."""
+        # librdkafka takes one BROKER resource per request: send them all, then wait
+        pending = []
+        for broker, configs in sorted(changes.items()):
+            if configs:
+                resource = ConfigResource(ResourceType.BROKER, str(broker),
+                                          incremental_configs=_entries(configs))
+                futures = self._client.incremental_alter_configs([resource], request_timeout=self.timeout)
+                pending.append((broker, futures[resource]))
+        for broker, future in pending:
+            self._wait(future, f"change the replication throttle of broker {broker}")
+
+    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]],
+                            ignore_missing: bool = True) -> None:
+        """Set (a value) or remove (None) configs of each topic; topics deleted in the
+        meantime are skipped unless ``ignore_missing`` is False."""
+        resources = [ConfigResource(ResourceType.TOPIC, t, incremental_configs=_entries(c))
+                     for t, c in sorted(changes.items()) if c]
+        if not resources:
+            return
+        futures = self._client.incremental_alter_configs(resources, request_timeout=self.timeout)
+        for resource, future in futures.items():
+            try:
+                self._wait(future, f"change the replication throttle of topic {resource.name!r}")
+            except AdminError as exc:
+                missing = exc.kafka_error in ("UNKNOWN_TOPIC_OR_PART", "UNKNOWN_TOPIC_ID")
+                if not (missing and ignore_missing):
+                    raise
+
+    # ---- plumbing ------------------------------------------------------------------
+
+    @property
+    def _client(self) -> Any:
+        if self._confluent is None:
+            raise AdminError("this ReassignmentAdmin was closed; create a new one")
+        return self._confluent
+
+    @property
+    def _timeout_ms(self) -> int:
+        return int(self.timeout * 1000)
+
+    def _wait(self, future: Future[T], action: str) -> T:
+        try:
+            return future.result(timeout=self.timeout + _GRACE_S)
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if err.code() in _UNREACHABLE:
+                raise self._unreachable(action, err.str()) from None
+            raise AdminError(f"cannot {action}: {err.str()} ({err.name()})", err.name(),
+                             bool(err.retriable())) from None
+        except TimeoutError:
+            raise self._unreachable(action, None) from None
+        finally:
+            # librdkafka hands over its log lines only in poll()
+            if self._confluent is not None:
+                self._confluent.poll(0)
+
+    def _kp(self, action: str, call: Callable[[Any], T]) -> T:
+        with self._kp_lock:
+            try:
+                if self._kafka_python is None:
+                    self._kafka_python = KafkaAdminClient(
+                        bootstrap_servers=self.settings.bootstrap.split(","),
+                        security_protocol=self.settings.security_protocol,
+                        sasl_mechanism=self.settings.mechanism,
+                        sasl_plain_username=self.settings.username,
+                        sasl_plain_password=self.settings.password,
+                        request_timeout_ms=self._timeout_ms,
+                        bootstrap_timeout_ms=self._timeout_ms,
+                        client_id="streamplane-executor",
+                    )
+                return call(self._kafka_python)
+            except kafka_errors.KafkaError as exc:
+                if isinstance(exc, kafka_errors.KafkaTimeoutError | kafka_errors.KafkaConnectionError
+                              | kafka_errors.NodeNotReadyError | kafka_errors.NoBrokersAvailable):
+                    raise self._unreachable(action, str(exc)) from None
+                name = _kafka_python_name(type(exc))
+                raise AdminError(f"cannot {action}: {exc}", name, bool(exc.retriable)) from None
+
+    def _unreachable(self, action: str, why: str | None) -> ClusterUnreachableError:
+        suffix = f"; last problem: {why}" if why else ""
+        return ClusterUnreachableError(
+            f"cannot {action}: the Kafka cluster at {self.settings.bootstrap} did not answer "
+            f"within {self.timeout:g} s{suffix}", "_TIMED_OUT", retriable=True)
+
+
+def _entries(configs: Mapping[str, str | None]) -> list[Any]:
+    return [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) if v is not None
+            else ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE)
+            for k, v in sorted(configs.items())]
+
+
+def _source(entry: Any) -> int:
+    return int(getattr(entry.source, "value", entry.source))
+
+
+def _confluent_name(error: Any) -> str | None:
+    """librdkafka hands per-partition results as None, a KafkaError or a KafkaException."""
+    if error is None:
+        return None
+    if isinstance(error, KafkaException):
+        error = error.args[0]
+    if isinstance(error, KafkaError):
+        return None if error.code() == KafkaError.NO_ERROR else str(error.name())
+    return str(error)
+
+
+def _kafka_python_name(error: type[Exception] | Exception) -> str:
+    cls = error if isinstance(error, type) else type(error)
+    return str(getattr(cls, "message", cls.__name__))
