@@ -42,6 +42,7 @@ class FourBrokers:
     local: LocalDeployment
     psc: PhysicalClusterSpec
     bootstrap: str
+    _admin: Any = None
 
     @property
     def user(self) -> str:
@@ -61,7 +62,10 @@ class FourBrokers:
         return {**scram_client_config(self.bootstrap, self.user, self.password), "logger": CLIENT_LOG}
 
     def admin(self) -> Any:
-        return AdminClient(self.client_config())
+        """One confluent-kafka admin client for the tests (futures die with their client)."""
+        if self._admin is None:
+            self._admin = AdminClient(self.client_config())
+        return self._admin
 
     def kafka_python(self) -> Any:
         return KafkaAdminClient(

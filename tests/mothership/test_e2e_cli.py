@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 import uuid
 
 import psutil
+from confluent_kafka import KafkaError, Producer
 from kafka import KafkaConsumer, KafkaProducer
 
 from streamplane.testing import SequenceProducer, consume_sequences, wait_for
@@ -74,6 +77,19 @@ def test_dedicated_cluster_from_create_to_delete(platform: Platform) -> None:
     seen = {int(r.value) for r in kc}
     kc.close()
     assert set(range(100000, 100100)) <= seen and producer.acked <= seen
+
+    # a revoked key stops working for new connections within seconds
+    cli(platform, "api-key", "revoke", key["key"])
+    revoked_at = time.monotonic()
+    errors: list[KafkaError] = []
+    probe = Producer({**rdkafka, "error_cb": errors.append, "logger": logging.getLogger("quiet")})
+
+    def refused() -> bool:
+        probe.poll(0.2)
+        return any(e.code() == KafkaError._AUTHENTICATION for e in errors)
+
+    wait_for(refused, 10, "the revoked key to be refused")
+    assert time.monotonic() - revoked_at < 5
 
     physical = _physical(platform) - before
     assert len(physical) == 1, "the dedicated cluster runs as one new physical cluster"

@@ -104,6 +104,7 @@ class TenantRewriter:
         assert spec is not None and body is not None
         version = request.version
         exchange = _Exchange(request, spec)
+        _as_consumer(body, version)
         special = _REQUESTS.get(request.api_key)
         if special is not None:
             local = special(self, exchange, body, version)
@@ -268,6 +269,21 @@ class TenantRewriter:
         """Each tenant sees its logical cluster as the cluster."""
         if response.cluster_id is not None:
             response.cluster_id = self.identity.cluster_id
+
+
+def _as_consumer(body: Any, version: int) -> None:
+    """Clients may not pose as a follower replica (Fetch, ListOffsets, OffsetForLeaderEpoch
+    carry a replica id): the broker would refuse without CLUSTER_ACTION, and the gateway
+    does not even ask. -1 is a consumer; -2 a debugging consumer, which is allowed."""
+    replica_id = getattr(body, "replica_id", None)
+    if isinstance(replica_id, int) and replica_id >= 0:
+        body.replica_id = -1
+    state = getattr(body, "replica_state", None)
+    if state is not None and getattr(state, "replica_id", -1) >= 0:
+        state.replica_id = -1
+        state.replica_epoch = -1
+    if getattr(body, "cluster_id", None) is not None and hasattr(body, "replica_state"):
+        body.cluster_id = None  # only KRaft followers send it
 
 
 RequestFixup = Callable[[TenantRewriter, _Exchange, Any, int], Any]

@@ -389,9 +389,6 @@ class Executor:
         return await self._new_execution(plan)
 
     def _recover(self, state: ExecutionState, on_restart: OnRestart) -> ExecutionState:
-        log.info("found execution %s in %s: %s, %d of %d moves done, %d in flight",
-                 state.execution_id, self._path, state.phase, state.moves_done, state.moves_total,
-                 state.moves_in_flight)
         state.finished_at = None
         if state.phase == Phase.FAILED or state.failing:
             # a failed execution that could not clean up: clean up now
@@ -401,7 +398,9 @@ class Executor:
             _enter(state, Phase.CANCELLING)
         elif on_restart == OnRestart.ROLLBACK:
             _enter(state, Phase.ROLLING_BACK)
-        state.message = f"restarted on {self._path}: {on_restart.value} ({state.phase})"
+        state.message = (f"restarted on {self._path} ({on_restart.value}): {state.moves_done} of "
+                         f"{state.moves_total} moves done, {state.moves_in_flight} in flight; now {state.phase}")
+        log.info("%s", state.message)
         return state
 
     async def _new_execution(self, plan: Plan) -> ExecutionState:
@@ -902,6 +901,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Exit 0 when the execution ended as asked, 1 when it failed, 2 when it could not start."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python narrates every connection
     password = os.environ.get(PASSWORD_ENV)
     if not password:
         print(f"set ${PASSWORD_ENV} to the password of {args.username!r}", file=sys.stderr)

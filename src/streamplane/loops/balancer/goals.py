@@ -6,8 +6,8 @@ whether the change is acceptable), and (iii) veto a change that would break it. 
 later in the order can never undo what an earlier one achieved.
 
 Hard goals come first: rack (zone) awareness, cell containment, emptying brokers that are
-excluded, draining or dead, and capacity limits. Soft goals follow: disk, network-in,
-network-out, replica count and leader count evened out across the live brokers of a cell.
+excluded, draining or dead, and capacity limits. Soft goals follow: replica count, disk,
+network-in, leader count and network-out evened out across the live brokers of a cell.
 
 Whatever the goal, a replica only ever moves to a live broker its partition may use (its
 tenant's cell, if it has one), and never to a broker that already holds a replica of it.
@@ -19,7 +19,7 @@ import bisect
 import math
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
@@ -50,6 +50,12 @@ class GoalConfig(BaseModel):
     max_passes: int = Field(default=25, ge=1)
     #: destinations tried per candidate replica before giving up on it
     destinations_per_candidate: int = Field(default=6, ge=1)
+
+
+#: partners tried per broker, and swap pairs tried per partner, before giving up
+_SWAP_PARTNERS = 6
+_SWAP_ATTEMPTS = 60
+_EDGE = 1e-9
 
 
 class ActionKind(StrEnum):
@@ -374,6 +380,8 @@ class CapacityGoal(Goal):
         return model.load_of(broker, self.resource) / cap if cap else 0.0
 
     def accepts(self, model: ClusterModel, change: Sequence[Action]) -> bool:
+        if not any(self.limit(model, a.destination) is not None for a in change):
+            return True
         for b, delta in _deltas(model, change, self.resource).items():
             lim = self.limit(model, b)
             if delta > 0 and lim is not None and model.load_of(b, self.resource) + delta > lim:
@@ -417,6 +425,7 @@ class DistributionGoal(Goal):
         self._targets: dict[int, float] | None = None
         self._groups: dict[int, tuple[str, str]] = {}
         self._cache: dict[int, tuple[int, list[tuple[ActionKind, int]]]] = {}
+        self._held: dict[int, tuple[int, list[float], list[int]]] = {}
 
     @property
     def kind(self) -> ActionKind:
@@ -447,7 +456,8 @@ class DistributionGoal(Goal):
         lo, hi = target * (1 - tolerance), target * (1 + tolerance)
         if self.resource.countable:
             lo, hi = min(lo, math.floor(target)), max(hi, math.ceil(target))
-        return lo, hi
+        # a broker exactly on the edge is inside, whatever the float rounding of the mean
+        return lo - abs(lo) * _EDGE, hi + abs(hi) * _EDGE
 
     def imbalance(self, model: ClusterModel) -> float:
         """The largest relative distance of a live broker from its target."""
@@ -491,6 +501,7 @@ class DistributionGoal(Goal):
             if not progress or not self._outside(m, targets, tol):
                 break
         self._cache.clear()
+        self._held.clear()
 
     def _improves(self, model: ClusterModel, src: int, dst: int, x: float,
                   targets: dict[int, float]) -> bool:
@@ -509,10 +520,12 @@ class DistributionGoal(Goal):
 
     def _partners(self, model: ClusterModel, b: int, targets: dict[int, float],
                   lighter: bool) -> list[int]:
-        """Brokers to trade with: same balance group first, then by how far off they are."""
+        """Brokers to trade with, most off-target first. In a zone-pinned group only its own
+        members: a replica leaving the zone would leave its partition without one there."""
         group = self._groups.get(b)
+        pinned = group is not None and group[1] != ""
         sign = 1 if lighter else -1
-        return sorted((d for d in targets if d != b),
+        return sorted((d for d in targets if d != b and (not pinned or self._groups.get(d) == group)),
                       key=lambda d: (self._groups.get(d) != group, sign * self._ratio(model, d, targets)))
 
     def _sorted_candidates(self, opt: Optimization, b: int) -> list[tuple[ActionKind, int]]:
@@ -527,8 +540,9 @@ class DistributionGoal(Goal):
         m = opt.model
         hi_b = self.window(targets[b], self.config.balance_target)[1]
         reason = f"{self.name}: broker {b} at {self._ratio(m, b, targets):.0%} of its target"
+        mine = self._ratio(m, b, targets)
         partners = [d for d in self._partners(m, b, targets, lighter=True)
-                    if self._ratio(m, d, targets) < 1.0]
+                    if self._ratio(m, d, targets) < mine]
         moved = False
         for kind, i in list(self._sorted_candidates(opt, b)):
             if m.load_of(b, self.resource) <= hi_b:
@@ -557,8 +571,9 @@ class DistributionGoal(Goal):
         reason = f"{self.name}: broker {d} at {self._ratio(m, d, targets):.0%} of its target"
         moved = False
         while m.load_of(d, self.resource) < lo_d:
+            mine = self._ratio(m, d, targets)
             sources = [s for s in self._partners(m, d, targets, lighter=False)
-                       if self._ratio(m, s, targets) > 1.0]
+                       if self._ratio(m, s, targets) > mine]
             if not any(self._pull_one(opt, s, d, targets, reason) for s in sources):
                 break
             moved = True
@@ -579,68 +594,72 @@ class DistributionGoal(Goal):
     def _swap_all(self, opt: Optimization, b: int, targets: dict[int, float]) -> bool:
         """Bring ``b`` into its window by swaps with brokers on the other side of the mean."""
         m = opt.model
-        tol = self.config.balance_target
+        lo, hi = self.window(targets[b], self.config.balance_target)
         heavy = m.load_of(b, self.resource) > targets[b]
+        mine = self._ratio(m, b, targets)
+        partners = [d for d in self._partners(m, b, targets, lighter=heavy)
+                    if (self._ratio(m, d, targets) < mine) == heavy]
         moved = False
-        for partner in self._partners(m, b, targets, lighter=heavy):
-            lo, hi = self.window(targets[b], tol)
-            if lo <= m.load_of(b, self.resource) <= hi:
-                break
-            if (self._ratio(m, partner, targets) < 1.0) != heavy:
-                continue
+        for partner in partners[:_SWAP_PARTNERS]:
             src, dst = (b, partner) if heavy else (partner, b)
             while self._swap(opt, src, dst, targets):
                 moved = True
                 if lo <= m.load_of(b, self.resource) <= hi:
-                    break
+                    return True
         return moved
 
     def _swap(self, opt: Optimization, src: int, dst: int, targets: dict[int, float]) -> bool:
-        """One swap that shifts load from ``src`` to ``dst``: the pair whose difference is
-        closest to what evens the two out, copying as little as possible."""
+        """One swap that shifts load from ``src`` to ``dst``: for each thing ``src`` could
+        give (the smallest that can make up the difference first, so little is copied), the
+        thing ``dst`` gives back whose load makes the difference closest to what evens the
+        two out."""
         m = opt.model
         ts, td = targets[src], targets[dst]
         best = (m.load_of(src, self.resource) / ts - m.load_of(dst, self.resource) / td) / (1 / ts + 1 / td)
         if best <= 0:
             return False
         kind = self.kind
-        give = self._tradeable(m, src, dst, kind)
-        take = self._tradeable(m, dst, src, kind)
-        if not give or not take:
-            return False
-        take.sort()
-        xs = [x for x, _ in take]
+        give_x, give_i = self._holdings(opt, src)
+        take_x, take_i = self._holdings(opt, dst)
         reason = f"{self.name}: swap between brokers {src} and {dst}"
-        tries = 0
-        for xp, i in sorted(give):
-            if xp <= 0:
+        attempts = 0
+        # first what can shift ``best`` on its own, smallest first; then the smaller ones
+        k0 = bisect.bisect_left(give_x, best)
+        for n in [*range(k0, len(give_x)), *range(k0 - 1, -1, -1)]:
+            xp, i = give_x[n], give_i[n]
+            if xp <= 0 or not self._can_take(m, i, dst, kind):
                 continue
-            k = bisect.bisect_left(xs, xp - best)
-            for xq, j in take[max(0, k - 1):k + 1]:
-                net = xp - xq
+            k = bisect.bisect_left(take_x, xp - best)
+            for j in _outward(take_i, k, lambda j: self._can_take(m, j, src, kind), limit=2):
+                net = xp - m.partitions[j].load(self.resource, as_leader=m.partitions[j].leader == dst)
                 if i == j or not self._improves(m, src, dst, net, targets):
                     continue
                 if opt.apply((Action(kind, i, src, dst), Action(kind, j, dst, src)), reason):
                     return True
-                tries += 1
-            if tries >= 50 * self.config.destinations_per_candidate:
+                attempts += 1
+            if attempts >= _SWAP_ATTEMPTS:
                 break
         return False
 
-    def _tradeable(self, model: ClusterModel, frm: int, to: int, kind: ActionKind) -> list[tuple[float, int]]:
-        """(amount, partition) for each partition ``frm`` could hand to ``to``."""
-        out = []
-        if kind is ActionKind.LEADERSHIP:
-            for i in model.led_by(frm):
-                p = model.partitions[i]
-                if p.in_sync(to):
-                    out.append((p.load(self.resource, as_leader=True), i))
-            return out
-        for i in model.iter_hosted(frm):
-            p = model.partitions[i]
-            if to not in p.replicas:
-                out.append((p.load(self.resource, as_leader=p.leader == frm), i))
-        return out
+    @staticmethod
+    def _can_take(model: ClusterModel, i: int, to: int, kind: ActionKind) -> bool:
+        p = model.partitions[i]
+        return p.in_sync(to) if kind is ActionKind.LEADERSHIP else to not in p.replicas
+
+    def _holdings(self, opt: Optimization, b: int) -> tuple[list[float], list[int]]:
+        """What ``b`` could hand over in a swap, sorted by the load it carries."""
+        version = opt.versions[b]
+        hit = self._held.get(b)
+        if hit is None or hit[0] != version:
+            m = opt.model
+            if self.kind is ActionKind.LEADERSHIP:
+                pairs = sorted((m.partitions[i].load(self.resource, as_leader=True), i) for i in m.led_by(b))
+            else:
+                pairs = sorted((m.partitions[i].load(self.resource, as_leader=m.partitions[i].leader == b), i)
+                               for i in m.iter_hosted(b))
+            hit = (version, [x for x, _ in pairs], [i for _, i in pairs])
+            self._held[b] = hit
+        return hit[1], hit[2]
 
     # -- vetoing --
 
@@ -662,6 +681,22 @@ class DistributionGoal(Goal):
             elif _distance(new, lo, hi) > _distance(old, lo, hi):
                 return False
         return True
+
+
+def _outward(items: list[int], k: int, ok: Callable[[int], bool], limit: int) -> Iterator[int]:
+    """Up to ``limit`` acceptable items on each side of position ``k``, nearest first."""
+    below, above, found_below, found_above = k - 1, k, 0, 0
+    while (below >= 0 and found_below < limit) or (above < len(items) and found_above < limit):
+        if above < len(items) and found_above < limit:
+            if ok(items[above]):
+                found_above += 1
+                yield items[above]
+            above += 1
+        if below >= 0 and found_below < limit:
+            if ok(items[below]):
+                found_below += 1
+                yield items[below]
+            below -= 1
 
 
 def _deltas(model: ClusterModel, change: Sequence[Action], resource: Resource) -> dict[int, float]:
@@ -724,7 +759,13 @@ def _candidates(model: ClusterModel, b: int, resource: Resource) -> list[tuple[A
 
 
 def default_goals(config: GoalConfig | None = None) -> list[Goal]:
-    """Cruise Control's order: hard goals first, then soft goals, most important first."""
+    """Hard goals first, then soft goals, most important first.
+
+    Counts come before the weighted resources they constrain (as in Cruise Control's
+    order): a count window of 10% leaves the disk and network goals room to move, and
+    their swaps leave counts alone; the other way round, disk balanced to the edge of its
+    window blocks the many small moves the counts need.
+    """
     cfg = config or GoalConfig()
     return [
         RackAwareGoal(),
@@ -733,10 +774,9 @@ def default_goals(config: GoalConfig | None = None) -> list[Goal]:
         CapacityGoal(Resource.DISK, cfg),
         CapacityGoal(Resource.NW_IN, cfg),
         CapacityGoal(Resource.NW_OUT, cfg),
+        DistributionGoal(Resource.REPLICAS, cfg),
         DistributionGoal(Resource.DISK, cfg),
         DistributionGoal(Resource.NW_IN, cfg),
-        DistributionGoal(Resource.NW_OUT, cfg),
-        DistributionGoal(Resource.REPLICAS, cfg),
         DistributionGoal(Resource.LEADERS, cfg),
+        DistributionGoal(Resource.NW_OUT, cfg),
     ]
-

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from functools import cached_property
+from functools import cached_property, lru_cache
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -126,8 +126,7 @@ class Partition(BaseModel):
 
     @property
     def tenant(self) -> str | None:
-        m = TENANT_TOPIC.match(self.topic)
-        return m.group(1) if m else None
+        return tenant_of(self.topic)
 
     @property
     def replication_factor(self) -> int:
@@ -431,6 +430,13 @@ class _Index:
             hit = (ids, frozenset(self.by_id[i].zone for i in ids))
             self._scopes[cell] = hit
         return hit
+
+
+@lru_cache(maxsize=65536)
+def tenant_of(topic: str) -> str | None:
+    """The logical cluster a topic belongs to, by its ``<lkc-id>_`` prefix."""
+    m = TENANT_TOPIC.match(topic)
+    return m.group(1) if m else None
 
 
 def human_bytes(n: float) -> str:

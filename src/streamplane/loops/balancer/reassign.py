@@ -226,9 +226,10 @@ class ReassignmentAdmin:
         wanted = sorted(set(partitions))
         if not wanted:
             return {}
+        # confluent-kafka 2.16's binding fails on any timeout keyword here (SystemError);
+        # without them the request times out after socket.timeout.ms, which we set
         future = self._client.elect_leaders(
-            ElectionType.PREFERRED, [ConfluentPartition(t, p) for t, p in wanted],
-            request_timeout=self.timeout, operation_timeout=self.timeout)
+            ElectionType.PREFERRED, [ConfluentPartition(t, p) for t, p in wanted])
         answer = self._wait(future, "elect preferred leaders")
         result: dict[TP, str | None] = {tp: "NO_ANSWER" for tp in wanted}
         for ctp, error in answer.items():
