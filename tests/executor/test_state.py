@@ -41,7 +41,7 @@ def test_state_file_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> 
     state = state_of(plan_of(3))
     state.moves[0].status = MoveStatus.IN_FLIGHT
     state.moves[0].goal = (4, 2, 3)
-    state.throttles.brokers[4] = {"leader.replication.throttled.rate": None}
+    state.throttles.brokers = [1, 4]
     save_state(path, state)
     save_state(path, state)
     assert [p.name for p in path.parent.iterdir()] == ["execution.json"]
@@ -49,7 +49,7 @@ def test_state_file_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> 
     assert again is not None
     assert again.plan == state.plan
     assert again.in_flight == [("t", 0)]
-    assert again.throttles.brokers == {4: {"leader.replication.throttled.rate": None}}
+    assert again.throttles.brokers == [1, 4]
     assert not again.settled
 
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,13 +33,28 @@ from kafka.protocol.admin import DescribeAclsRequest
 from kafka.protocol.consumer import FetchRequest
 from kafka.protocol.metadata import MetadataRequest
 
-from streamplane.gateway import UpstreamCredentials
+from streamplane.gateway import GatewayConfig, UpstreamCredentials
 from streamplane.gateway.protocol import ErrorCode
 from streamplane.gateway.upstream import SaltedPasswords, UpstreamConnection, parse_address
+from streamplane.gateway.verifiers import StoreKeyVerifier
 from streamplane.mothership.kafka_admin import ClusterAdmin
+from streamplane.mothership.store import (
+    ClusterType,
+    LogicalClusterStatus,
+    PhysicalClusterKind,
+    Store,
+)
 from streamplane.testing import wait_for
+from streamplane.versions import DEFAULT_KAFKA_VERSION
 
-from .conftest import RunningGateway, Tenant, TenantFactory, deadline_loop
+from .conftest import (
+    RunningGateway,
+    SharedCluster,
+    Tenant,
+    TenantFactory,
+    deadline_loop,
+    running_gateway,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
@@ -439,3 +459,130 @@ def test_wrong_secrets_are_refused(new_tenant: TenantFactory) -> None:
     with pytest.raises(KafkaException):
         unknown.list_topics(timeout=4)
     assert AdminClient(tenant.confluent("SCRAM-SHA-256")).list_topics(timeout=10).topics == {}
+
+
+# ---- running it as the mothership would ---------------------------------------------------
+
+
+def test_keys_from_the_mothership_store(
+    cluster: SharedCluster, super_admin: ClusterAdmin, tmp_path: Path,
+) -> None:
+    store = Store.in_data_dir(tmp_path / "mothership")
+    store.migrate()
+    store.satellites.upsert("local", zone="zone-a", capacity={})
+    shared = store.physical_clusters.create(cluster.psc.model_copy(update={"satellite": "local"}),
+                                            kind=PhysicalClusterKind.SHARED)
+    lc = store.logical_clusters.create(name="shop", type=ClusterType.BASIC,
+                                       kafka_version=DEFAULT_KAFKA_VERSION)
+    store.logical_clusters.set_status(lc.id, LogicalClusterStatus.RUNNING,
+                                      physical_cluster_id=shared.id)
+    issued = store.api_keys.create(lc.id)
+    # what the mothership does for every new key of a basic/standard cluster
+    tenant_ = Tenant(lc.id, issued.api_key.id, issued.secret.get_secret_value(), "")
+    super_admin.upsert_scram_user(tenant_.key, tenant_.secret)
+    super_admin.grant_client_access(tenant_.key, tenant_.prefix)
+    config = GatewayConfig(upstream_bootstrap=(cluster.bootstrap,), recheck_interval_s=1.0)
+    try:
+        with running_gateway(config, StoreKeyVerifier(store, shared.id)) as gw:
+            tenant = Tenant(lc.id, tenant_.key, tenant_.secret, gw.bootstrap)
+            wait_for(lambda: AdminClient(tenant.confluent()).list_topics(timeout=5) is not None,
+                     30, "the key to log in through the gateway")
+            create_topics(tenant, "orders", partitions=1)
+            produce(tenant.confluent(), "orders", ["one", "two"])
+            assert consume(tenant.confluent(), "orders", "shop-app", 2) == ["one", "two"]
+            assert tenant.physical("orders") in {t.name for t in super_admin.list_topics()}
+            # the store keeps no SCRAM verifier: store keys log in with PLAIN only
+            err = kafka_error(lambda: AdminClient(tenant.confluent("SCRAM-SHA-512"))
+                              .list_topics(timeout=4))
+            assert err.code() in (KafkaError._AUTHENTICATION, KafkaError._TRANSPORT,
+                                  KafkaError._TIMED_OUT)
+
+            live = Producer({**tenant.confluent(), "acks": "all"})
+            live.produce("orders", b"three")
+            assert live.flush(20) == 0
+            store.api_keys.revoke(tenant.key)
+            wait_for(lambda: gw.connections(tenant.key) == 0, 5, "the revoked key's connections to close")
+            err = kafka_error(lambda: AdminClient(tenant.confluent()).list_topics(timeout=4))
+            assert err.code() in (KafkaError._AUTHENTICATION, KafkaError._TRANSPORT,
+                                  KafkaError._TIMED_OUT)
+    finally:
+        for topic in super_admin.list_topics(prefix=tenant_.prefix):
+            super_admin.delete_topic(topic.name)
+        super_admin.revoke_client_access(tenant_.key)
+        super_admin.delete_scram_user(tenant_.key)
+        store.close()
+
+
+def test_gateway_process_serves_keys_from_a_file(
+    new_tenant: TenantFactory, cluster: SharedCluster, tmp_path: Path,
+) -> None:
+    tenant = new_tenant()
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"keys": [
+        {"key": tenant.key, "secret": tenant.secret, "cluster_id": tenant.cluster_id}]}))
+    state = tmp_path / "gateway.json"
+    log = tmp_path / "gateway.log"
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamplane.gateway", "--upstream", cluster.bootstrap,
+             "--keys", str(keys), "--state-file", str(state)],
+            stdout=subprocess.DEVNULL, stderr=log_file)
+    try:
+        bootstrap = wait_for(lambda: state.exists() and json.loads(state.read_text())["bootstrap"],
+                             30, "the gateway process to record its port")
+        mine = Tenant(tenant.cluster_id, tenant.key, tenant.secret, bootstrap)
+        create_topics(mine, "from-file", partitions=1)
+        produce(mine.confluent("SCRAM-SHA-512"), "from-file", ["x"])
+        assert consume(mine.confluent(), "from-file", "file-app", 1) == ["x"]
+        wait_for(lambda: set(json.loads(state.read_text())["brokers"]) == {"1"}, 10,
+                 "the broker listener's port to be recorded")
+
+        keys.write_text(json.dumps({"keys": []}))  # deleting a key from the file revokes it
+        err = wait_for(lambda: _login_error(mine), 10, "the removed key to be refused")
+        assert err.code() in (KafkaError._AUTHENTICATION, KafkaError._TRANSPORT,
+                              KafkaError._TIMED_OUT)
+    finally:
+        proc.terminate()
+        code = proc.wait(30)
+    assert code == 0, log.read_text()[-2000:]
+    assert not state.exists()
+
+
+def _login_error(tenant: Tenant) -> KafkaError | None:
+    try:
+        AdminClient(tenant.confluent()).list_topics(timeout=3)
+    except KafkaException as exc:
+        err: KafkaError = exc.args[0]
+        return err
+    return None
+
+
+JAVA_LIBS = Path.home() / ".cache" / "streamplane" / "kafka" / DEFAULT_KAFKA_VERSION / "libs"
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="no java on this machine")
+def test_java_client(new_tenant: TenantFactory, tmp_path: Path) -> None:
+    """Kafka's own console tools (the Java client: topic ids in Fetch, DescribeTopicPartitions)."""
+    tenant = new_tenant()
+    props = tmp_path / "client.properties"
+    props.write_text(
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{tenant.key}" password="{tenant.secret}";\n')
+
+    def tool(main: str, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            ["java", "-Xmx128m", "-cp", f"{JAVA_LIBS}/*", main, "--bootstrap-server",
+             tenant.bootstrap, "--command-config", str(props), *args],
+            input=stdin, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    tool("org.apache.kafka.tools.TopicCommand", "--create", "--topic", "jvm", "--partitions", "2")
+    assert "jvm" in tool("org.apache.kafka.tools.TopicCommand", "--list").split()
+    tool("org.apache.kafka.tools.ConsoleProducer", "--topic", "jvm", stdin="j1\nj2\nj3\n")
+    out = tool("org.apache.kafka.tools.consumer.ConsoleConsumer", "--topic", "jvm",
+               "--from-beginning", "--max-messages", "3", "--group", "jvm-readers",
+               "--timeout-ms", "60000")
+    assert sorted(out.split()) == ["j1", "j2", "j3"]
+    assert committed(tenant.confluent(), "jvm", "jvm-readers", 2) == 3

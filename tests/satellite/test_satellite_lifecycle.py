@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import uuid
 
 import psutil
+from confluent_kafka.admin import AdminClient, NewTopic
 
-from streamplane.models.psc import PhysicalClusterSpec
+from streamplane.cli.local import LocalDeployment
+from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec
 from streamplane.models.status import ClusterState
 from streamplane.testing import wait_for
 
@@ -82,3 +85,44 @@ def test_a_second_cluster_is_added_updated_and_removed_without_touching_the_firs
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert {b.id: b.pid for b in trio.status().brokers} == trio_pids
     assert trio.status().status == ClusterState.HEALTHY
+
+
+def test_a_broker_is_added_and_is_only_removed_once_it_holds_no_replica(trio: RunningCluster) -> None:
+    local = trio.local
+    original = trio.psc
+    bigger = original.model_copy(update={
+        "generation": original.generation + 1,
+        "brokers": (*original.brokers, BrokerSpec(id=4, zone="zone-a")),
+    })
+    trio.psc = bigger
+    local.source.submit(bigger)
+    try:
+        st = trio.wait_healthy(since=time.time())
+        assert [b.id for b in st.brokers] == [1, 2, 3, 4]
+        fourth = next(b for b in st.brokers if b.id == 4)
+        assert fourth.registered and fourth.pid
+
+        admin = AdminClient(trio.client_config())
+        topic = f"on-four-{uuid.uuid4().hex[:6]}"
+        admin.create_topics([NewTopic(topic, replica_assignment=[[4, 1, 2]])])[topic].result(30)
+
+        # the spec drops broker 4 while it still holds a replica: the satellite must wait
+        trio.psc = original.model_copy(update={"generation": bigger.generation + 1})
+        local.source.submit(trio.psc)
+        wait_for(lambda: "to be drained" in _log_tail(local), 30, "the satellite to refuse to drop broker 4")
+        assert psutil.pid_exists(fourth.pid)
+        assert local.layout.cluster(trio.id).node_dir(4).exists()
+
+        admin.delete_topics([topic])[topic].result(30)
+        wait_for(lambda: not local.layout.cluster(trio.id).node_dir(4).exists(), 60,
+                 "broker 4 to be stopped and its data deleted once drained")
+        st = trio.wait_healthy(since=time.time())
+        assert [b.id for b in st.brokers] == [1, 2, 3]
+    finally:
+        if trio.psc.generation == bigger.generation:
+            trio.psc = original.model_copy(update={"generation": bigger.generation + 1})
+            local.source.submit(trio.psc)
+
+
+def _log_tail(local: LocalDeployment) -> str:
+    return local.log_tail(40)

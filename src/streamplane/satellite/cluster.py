@@ -201,6 +201,9 @@ class ClusterWorker:
                     f"to {psc.kafka_cluster_id} on an existing cluster")
         if psc.super_user != self.spec.super_user:
             return "the super-user of a running cluster cannot change (rotation is not supported yet)"
+        if psc.controller_ids() != self.spec.controller_ids():
+            return (f"the controller quorum cannot change from nodes {self.spec.controller_ids()} to "
+                    f"{psc.controller_ids()}; keep the controllers' brokers when scaling")
         return None
 
     # ---- the cycle -----------------------------------------------------------------
@@ -232,6 +235,10 @@ class ClusterWorker:
             died = self._runner(node_id).observe(now)
             if died:
                 sentences.append(died)
+                moved = self._move_ports_if_taken(psc, node_id)
+                if moved:
+                    sentences.append(moved)
+                    return f"cluster {self.cluster_id}: " + "; ".join(sentences)
         started = self._start_due(psc, plans, dist, digests, now)
         if started:
             sentences.append(f"started node(s) {', '.join(map(str, started))}")
@@ -283,12 +290,46 @@ class ClusterWorker:
         gone = [n for n in self.record.nodes if n not in plans]
         if not gone:
             return []
+        # a broker's data is deleted with it: only a broker holding no replica may go
+        if self._probe is None:
+            return [f"not removing node(s) {gone} yet: the cluster has not been checked"]
+        try:
+            left = await self._probe.replicas_on(set(gone))
+        except Exception as exc:  # noqa: BLE001 - retried next cycle
+            return [f"not removing node(s) {gone} yet: cannot read partition placement ({exc})"]
+        if any(left.values()):
+            busy = ", ".join(f"{n} ({k} replicas)" for n, k in sorted(left.items()) if k)
+            return [f"waiting for node(s) {busy} to be drained before removing them"]
         await asyncio.gather(*(self._runner(n).stop(STOP_GRACE_S) for n in gone))
         for n in gone:
             shutil.rmtree(self.layout.node_dir(n), ignore_errors=True)
             del self.record.nodes[n]
             self.runners.pop(n, None)
         return [f"removed node(s) {', '.join(map(str, gone))}"]
+
+    def _move_ports_if_taken(self, psc: PhysicalClusterSpec, node_id: int) -> str | None:
+        """A port chosen for a broker can be taken by someone else before the broker binds
+        it; then the broker gets fresh client, internal and metrics ports (ports the PSC
+        fixes are kept, and a controller port, which every voter knows, is only retried)."""
+        assert self.record is not None
+        try:
+            tail = self.layout.logs(node_id).joinpath("server.log").read_text(errors="replace")[-20000:]
+        except OSError:
+            return None
+        last_start = tail.rfind("Log4jController")  # the first line every start logs
+        if "Address already in use" not in tail[max(last_start, 0):]:
+            return None
+        rec = self.record.nodes[node_id]
+        fixed = next((b for b in psc.brokers if b.id == node_id), None)
+        old = rec.ports
+        rec.ports = NodePorts(
+            controller=old.controller,
+            internal=(fixed and fixed.internal_port) or (old.internal and self.ports.allocate()),
+            external=(fixed and fixed.port) or (old.external and self.ports.allocate()),
+            metrics=(fixed and fixed.metrics_port) or self.ports.allocate(),
+        )
+        self._save()
+        return f"node {node_id} could not bind its ports; it gets new ones"
 
     def _write_configs(self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan]) -> dict[int, str]:
         voters = {i: p.ports.controller for i, p in plans.items()

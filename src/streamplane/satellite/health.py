@@ -80,6 +80,17 @@ class ClusterProbe:
         self._admin.poll(0)
         return report
 
+    async def replicas_on(self, broker_ids: set[int]) -> dict[int, int]:
+        """How many partition replicas each of ``broker_ids`` still holds."""
+        meta = await asyncio.to_thread(self._admin.list_topics, timeout=ADMIN_TIMEOUT_S)
+        counts = dict.fromkeys(broker_ids, 0)
+        for topic in meta.topics.values():
+            for part in topic.partitions.values():
+                for replica in part.replicas:
+                    if replica in counts:
+                        counts[replica] += 1
+        return counts
+
     async def _quorum_leader(self, host: str, ports: list[int]) -> int | None:
         """The leader every reachable controller agrees on, if a majority can be read."""
         results = await asyncio.gather(*(scrape(host, p) for p in ports), return_exceptions=True)

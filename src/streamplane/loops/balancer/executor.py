@@ -175,10 +175,16 @@ class MoveProgress(BaseModel):
 
 
 class Throttles(BaseModel):
-    """The throttle configs we set and must remove: written before they are set."""
+    """The throttle configs we set and must remove, recorded before they are set.
 
-    #: broker -> config -> the value it had before (None: not set); we set ``rate``
-    brokers: dict[int, dict[str, str | None]] = Field(default_factory=dict)
+    While moves run, the executor owns the throttle rates of the brokers involved and
+    removes them afterwards (a rate set by hand before is not restored: it throttles
+    nothing without throttled replicas, and reading it back is unreliable because a
+    broker answers from its own, possibly lagging, view of the cluster's configs).
+    """
+
+    #: brokers whose leader and follower rates we set
+    brokers: list[int] = Field(default_factory=list)
     rate: int | None = None
     #: topic -> config -> the "partition:broker" entries we added to it
     topics: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
@@ -644,65 +650,59 @@ class Executor:
 
     async def _apply_throttles(self, state: ExecutionState, moves: list[MoveProgress],
                                current: dict[TP, PartitionState]) -> None:
+        """Throttle the replicas that copy data: on the leader side every current replica
+        (any may lead), on the follower side the new ones; and rate-limit their brokers."""
         rate = state.config.throttle_bytes_per_s
         copying = [m for m in moves if set(m.move.replicas) != set(m.move.old_replicas)]
         if rate is None or not copying:
             return
-        leaders: dict[str, set[str]] = {}
-        followers: dict[str, set[str]] = {}
+        wanted: dict[str, dict[str, set[str]]] = {}
         brokers: set[int] = set()
         for m in copying:
             t, p = m.tp
             holders = current[m.tp].replicas
             adding = [b for b in m.move.replicas + m.move.old_replicas if b not in holders]
-            leaders.setdefault(t, set()).update(f"{p}:{b}" for b in holders)
-            followers.setdefault(t, set()).update(f"{p}:{b}" for b in adding)
+            topic = wanted.setdefault(t, {LEADER_REPLICAS: set(), FOLLOWER_REPLICAS: set()})
+            topic[LEADER_REPLICAS].update(f"{p}:{b}" for b in holders)
+            topic[FOLLOWER_REPLICAS].update(f"{p}:{b}" for b in adding)
             brokers.update(holders, adding)
-        before_b = await self._call(self._admin.broker_configs, brokers, BROKER_THROTTLE_CONFIGS)
-        before_t = await self._call(self._admin.topic_configs, leaders, TOPIC_THROTTLE_CONFIGS)
+        before = await self._call(self._admin.topic_configs, wanted, TOPIC_THROTTLE_CONFIGS)
         record = state.throttles
         record.rate = rate
-        for b in sorted(brokers):
-            record.brokers.setdefault(b, {k: before_b.get(b, {}).get(k) for k in BROKER_THROTTLE_CONFIGS})
-        topic_changes: dict[str, dict[str, str | None]] = {}
-        for t in sorted(leaders):
-            for key, wanted in ((LEADER_REPLICAS, leaders[t]), (FOLLOWER_REPLICAS, followers.get(t, set()))):
-                have = _entries(before_t.get(t, {}).get(key))
-                if ALL_REPLICAS in have or wanted <= have:
+        record.brokers = sorted(brokers | set(record.brokers))
+        appends: dict[str, dict[str, list[str]]] = {}
+        for t, by_key in sorted(wanted.items()):
+            for key, entries in by_key.items():
+                have = _entries(before.get(t, {}).get(key))
+                new = sorted(entries - have)
+                if ALL_REPLICAS in have or not new:
                     continue
                 ours = record.topics.setdefault(t, {}).setdefault(key, [])
-                ours.extend(sorted(wanted - have - set(ours)))
-                topic_changes.setdefault(t, {})[key] = ",".join(sorted(have | wanted))
+                ours.extend(e for e in new if e not in ours)
+                appends.setdefault(t, {})[key] = new
         await self._save()  # before setting them: a restart must be able to remove them
         await self._call(self._admin.alter_broker_configs,
                          {b: dict.fromkeys(BROKER_THROTTLE_CONFIGS, str(rate)) for b in brokers})
-        await self._call(self._admin.alter_topic_configs, topic_changes)
+        await self._call(self._admin.append_topic_configs, appends)
 
     async def _release_throttles(self, state: ExecutionState) -> None:
-        """Remove the throttle entries we added, and put back the broker rates we replaced."""
+        """Remove the throttle entries we added to topics, and the rates we set on brokers."""
         record = state.throttles
         if record.topics:
-            now_t = await self._call(self._admin.topic_configs, record.topics, TOPIC_THROTTLE_CONFIGS)
+            now = await self._call(self._admin.topic_configs, record.topics, TOPIC_THROTTLE_CONFIGS)
             changes: dict[str, dict[str, str | None]] = {}
             for t, ours in record.topics.items():
                 for key, entries in ours.items():
-                    if key not in now_t.get(t, {}):
-                        continue
-                    have = _entries(now_t[t][key])
-                    left = have - set(entries)
+                    # write even if our entries do not show yet: the broker we asked may lag
+                    left = _entries(now.get(t, {}).get(key)) - set(entries)
                     changes.setdefault(t, {})[key] = ",".join(sorted(left)) if left else None
             await self._call(self._admin.alter_topic_configs, changes)
             record.topics = {}
             await self._save()
         if record.brokers:
-            now_b = await self._call(self._admin.broker_configs, record.brokers, BROKER_THROTTLE_CONFIGS)
-            our_rate = str(record.rate)
-            changes_b = {
-                b: {k: prior for k, prior in before.items() if now_b.get(b, {}).get(k) == our_rate}
-                for b, before in record.brokers.items()
-            }
-            await self._call(self._admin.alter_broker_configs, changes_b)
-            record.brokers, record.rate = {}, None
+            await self._call(self._admin.alter_broker_configs,
+                             {b: dict.fromkeys(BROKER_THROTTLE_CONFIGS) for b in record.brokers})
+            record.brokers, record.rate = [], None
             await self._save()
 
     # ---- plumbing ------------------------------------------------------------------

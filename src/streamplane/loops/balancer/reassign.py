@@ -301,6 +301,21 @@ class ReassignmentAdmin:
                 if not (missing and ignore_missing):
                     raise
 
+    def append_topic_configs(self, appends: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
+        """Add entries to list configs of each topic (IncrementalAlterConfigs APPEND, so
+        entries someone else adds meanwhile stay)."""
+        resources = [
+            ConfigResource(ResourceType.TOPIC, t, incremental_configs=[
+                ConfigEntry(k, ",".join(v), incremental_operation=AlterConfigOpType.APPEND)
+                for k, v in sorted(configs.items()) if v])
+            for t, configs in sorted(appends.items()) if any(configs.values())
+        ]
+        if not resources:
+            return
+        futures = self._client.incremental_alter_configs(resources, request_timeout=self.timeout)
+        for resource, future in futures.items():
+            self._wait(future, f"throttle the replicas of topic {resource.name!r}")
+
     # ---- plumbing ------------------------------------------------------------------
 
     @property
