@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from streamplane.loops.balancer.analyzer import Analyzer, HardGoalError
@@ -240,7 +242,7 @@ def test_tenant_replicas_move_into_their_cell_and_stay_there() -> None:
 
 
 def test_a_cell_too_small_for_its_tenant_is_reported() -> None:
-    bl = brokers(6, zones=3) + [Broker(id=7, zone="zone-a", cell="cell-q"), Broker(id=8, zone="zone-b", cell="cell-q")]
+    bl = [*brokers(6, zones=3), Broker(id=7, zone="zone-a", cell="cell-q"), Broker(id=8, zone="zone-b", cell="cell-q")]
     model = synthetic(topics=2, partitions=5, broker_list=bl[:6], topic_prefix="lkc-noisy_t")
     quarantined = ClusterModel(brokers=bl, partitions=model.partitions, tenant_cells={"lkc-noisy": "cell-q"})
 
@@ -301,3 +303,33 @@ def test_offline_partition_and_unknown_isr_do_not_break_planning() -> None:
     plan = Analyzer().plan(model)
     after = check_plan(model, plan)
     assert all(not ({1, 3} & set(p.replicas)) for p in after.partitions)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_zone_and_cell_constraints_hold_in_every_resulting_assignment(seed: int) -> None:
+    rng = random.Random(seed)
+    bl = brokers(12, zones=3, cells=("cell-0", "cell-1"))
+    tenants = {f"lkc-t{n}": rng.choice(("cell-0", "cell-1")) for n in range(4)}
+    parts: list[Partition] = []
+    for n, tenant in enumerate(tenants):
+        cell_brokers = [b for b in bl if b.cell == tenants[tenant]]
+        parts += synthetic(topics=3, partitions=10, broker_list=cell_brokers, topic_prefix=f"{tenant}_t",
+                           seed=seed * 10 + n, zipf=0.7, skew=1.5).partitions
+    parts += synthetic(topics=3, partitions=10, broker_list=bl, topic_prefix="shared", seed=seed).partitions
+    model = ClusterModel(brokers=bl, partitions=parts, tenant_cells=tenants)
+    # then something happens: brokers are added, one drains, one dies
+    model = model.with_brokers([Broker(id=13, zone="zone-a", cell="cell-1"), Broker(id=14, zone="zone-b")])
+    # (in different zones, so cell-0 keeps a live broker in each of the three)
+    draining = rng.choice([1, 2, 3])
+    excluded = rng.choice([b for b in (7, 8, 9) if model.broker(b).zone != model.broker(draining).zone])
+    model = model.with_broker_states({draining: BrokerState.DRAINING, excluded: BrokerState.EXCLUDED})
+
+    plan = Analyzer().plan(model)
+
+    after = check_plan(model, plan)
+    assert plan.unmet == {}, plan.unmet
+    assert distinct_zones(after)
+    for p in after.partitions:
+        assert all(after.broker(b).alive for b in p.replicas), p
+        if p.tenant:
+            assert {after.broker(b).cell for b in p.replicas} == {tenants[p.tenant]}, p

@@ -28,6 +28,7 @@ from streamplane.loops.balancer.executor import (
     load_state,
 )
 from streamplane.loops.balancer.plan import PartitionMove, Plan
+from streamplane.loops.balancer.reassign import ReassignmentAdmin
 from streamplane.testing import SequenceProducer, consume_sequences, wait_for
 
 from .conftest import Assignment, FourBrokers, as_assignment, holds, plan_for, until
@@ -354,3 +355,51 @@ def test_a_new_executor_rolls_back_after_kill_9(cluster: FourBrokers, tmp_path: 
     assert final.settled
     cluster.wait_assignment(topic, as_assignment(rows))
     cluster.wait_clean([topic])
+
+
+# ---- a move that gets stuck (last: it freezes broker 4 for a while) -------------------
+
+
+@pytest.mark.timeout(300)
+def test_a_stuck_move_is_cancelled_and_reported(cluster: FourBrokers, tmp_path: Path) -> None:
+    rows = [[1, 2, 3]]
+    topic = cluster.create_topic(rows)
+    cluster.fill(topic, 1, 8)
+    plan = plan_for({topic: (as_assignment(rows), as_assignment([[4, 2, 3]]))})
+    status = cluster.local.status(cluster.psc.id)
+    assert status is not None
+    pid = next(b.pid for b in status.brokers if b.id == 4)
+    assert pid
+    config = ExecutorConfig(stall_timeout_s=10, throttle_bytes_per_s=MB, poll_interval_s=0.3,
+                            request_timeout_s=3)
+
+    async def scenario() -> ExecutionState:
+        admin = ReassignmentAdmin(cluster.settings(), timeout=3)
+        frozen = False
+        try:
+            executor = Executor(admin, tmp_path / "execution.json", config)
+            task = asyncio.create_task(executor.run(plan))
+            await until(lambda: (s := executor.state) is not None and s.moves_in_flight == 1
+                        and s.bytes_moved > 0, 60, "the move to be copying")
+            os.kill(pid, signal.SIGSTOP)  # broker 4 took the move, and now copies nothing more
+            frozen = True
+            await until(lambda: (s := executor.state) is not None
+                        and s.moves[0].status == MoveStatus.FAILED, 120, "the stuck move to be cancelled")
+            os.kill(pid, signal.SIGCONT)
+            frozen = False
+            return await asyncio.wait_for(task, 150)
+        finally:
+            if frozen:
+                os.kill(pid, signal.SIGCONT)
+            await asyncio.to_thread(admin.close)
+
+    state = asyncio.run(scenario())
+    assert state.phase == Phase.COMPLETED, state.message
+    (move,) = state.moves
+    assert move.status == MoveStatus.FAILED and move.error and "stuck" in move.error, move
+    assert state.error and "1 move(s) failed" in state.error
+    assert state.settled, "the throttle on broker 4 came off once it answered again"
+    cluster.wait_assignment(topic, as_assignment(rows))
+    cluster.wait_clean([topic])
+    wait_for(lambda: (st := cluster.local.status(cluster.psc.id)) is not None
+             and all(b.registered for b in st.brokers), 60, "broker 4 to be back")

@@ -37,7 +37,7 @@ from streamplane.testing import wait_for
 from streamplane.versions import DEFAULT_KAFKA_VERSION
 
 T = TypeVar("T")
-HEALTHY_TIMEOUT_S = 180.0
+HEALTHY_TIMEOUT_S = 150.0
 #: librdkafka lines of the test clients; quiet unless a test run turns logging up
 CLIENT_LOG = logging.getLogger("streamplane.rdkafka.tests")
 

@@ -193,7 +193,7 @@ def _daemon(argv: list[str], log_file: Path) -> subprocess.Popen[bytes]:
 
 
 def _wait_started(proc: subprocess.Popen[bytes], pid_of: Callable[[], int | None], what: str,
-                  log_file: Path, timeout: float = 20.0) -> None:
+                  log_file: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pid_of() == proc.pid:

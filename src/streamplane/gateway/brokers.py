@@ -84,6 +84,8 @@ class BrokerListeners:
         """``brokers`` is the whole cluster (a Metadata response): open what is new,
         schedule the removal of what is missing."""
         listed = {b.node_id: b for b in brokers}
+        if not listed:
+            return  # an answer without brokers says nothing about who left
         for broker in listed.values():
             await self.ensure(broker)
         for node_id, listener in self._listeners.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 from collections.abc import Mapping
 from types import TracebackType
@@ -21,7 +22,7 @@ from streamplane.gateway.brokers import BrokerListeners
 from streamplane.gateway.config import GatewayConfig
 from streamplane.gateway.namespace import TenantTopics
 from streamplane.gateway.protocol import VersionRange
-from streamplane.gateway.session import ClientSession, shuffled
+from streamplane.gateway.session import ClientSession
 from streamplane.gateway.upstream import Address, SaltedPasswords, UpstreamConnection, UpstreamError, parse_address
 
 log = logging.getLogger(__name__)
@@ -156,9 +157,10 @@ class Gateway:
         if node_id is not None:
             broker = self.listeners.upstream(node_id)
             return [(broker.host, broker.port)] if broker is not None else []
+        # spread bootstrap connections over the brokers; the configured list is the fallback
         known = [(b.host, b.port) for b in self.listeners.upstreams()]
         rest = [a for a in self._bootstrap_upstream if a not in known]
-        return shuffled(known) + shuffled(rest)
+        return random.sample(known, len(known)) + random.sample(rest, len(rest))
 
     async def advertised(self) -> Mapping[int, VersionRange]:
         if not self._versions.known:

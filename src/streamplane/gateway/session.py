@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -403,8 +402,3 @@ class ClientSession:
                                            include_topic_authorized_operations=False)
         response = await self.upstream.request(request, version)
         self._rewriter.learn_topics(response, version, spec)
-
-
-def shuffled(addresses: list[Address]) -> list[Address]:
-    """Spread bootstrap connections over the brokers."""
-    return random.sample(addresses, len(addresses))

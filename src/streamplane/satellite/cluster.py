@@ -295,7 +295,7 @@ class ClusterWorker:
             return [f"not removing node(s) {gone} yet: the cluster has not been checked"]
         try:
             left = await self._probe.replicas_on(set(gone))
-        except Exception as exc:  # noqa: BLE001 - retried next cycle
+        except Exception as exc:  # retried next cycle
             return [f"not removing node(s) {gone} yet: cannot read partition placement ({exc})"]
         if any(left.values()):
             busy = ", ".join(f"{n} ({k} replicas)" for n, k in sorted(left.items()) if k)
@@ -365,7 +365,8 @@ class ClusterWorker:
         assert self.record is not None
         argv = [java_executable(), "-Xmx256m", *dist.logging_jvm_options(self.layout.logs(node_id)),
                 "-cp", dist.classpath, "kafka.tools.StorageTool", "format",
-                "-t", self.record.kafka_cluster_id, "-c", str(self.layout.config_file(node_id)),
+                # "=" form: a base64url id may start with "-", which would read as an option
+                f"--cluster-id={self.record.kafka_cluster_id}", "-c", str(self.layout.config_file(node_id)),
                 "--ignore-formatted"]
         proc = await asyncio.create_subprocess_exec(
             *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)

@@ -106,7 +106,7 @@ def _check(model: ClusterModel, move: PartitionMove) -> None:
 def _explain(moves: Sequence[PartitionMove], before: dict[str, float], after: dict[str, float],
              unmet: dict[str, str]) -> str:
     if not moves:
-        head = "no moves: every goal is met or within its threshold"
+        head = "no moves" if unmet else "no moves: every goal is met or within its threshold"
     else:
         lead = sum(1 for m in moves if not m.added)
         copied = sum(m.bytes_to_move for m in moves)

@@ -538,8 +538,9 @@ class Executor:
         try:
             sizes = await self._call(self._admin.replica_sizes, [m.tp for m in moves], brokers)
         except AdminError as exc:
+            # a broker that does not answer is a reason to be stuck, not to stop looking
             log.debug("cannot measure progress: %s", exc)
-            return
+            sizes = {}
         stall = state.config.stall_timeout_s
         for m in moves:
             t, p = m.tp
@@ -600,12 +601,18 @@ class Executor:
         if not ready:
             return f"skipped {len(batch)} move(s) that no longer match the cluster"
         state.batch += 1
-        await self._apply_throttles(state, ready, current)
+        silent = await self._apply_throttles(state, ready, current)
+        for m in [m for m in ready if set(silent) & set(m.move.replicas + m.move.old_replicas)]:
+            ready.remove(m)
+            m.settle(MoveStatus.FAILED, now, error=f"not started: broker(s) {sorted(silent)} did not "
+                     f"answer when asked to throttle replication ({silent[min(silent)]})")
         for m in ready:
             m.aim(m.move.replicas if forward else m.move.old_replicas,
                   MoveStatus.DONE if forward else MoveStatus.REVERTED)
             m.batch, m.started_at, m.progress_at, m.error = state.batch, now, now, None
             m.bytes_moved = 0
+        if not ready:
+            return f"batch {state.batch}: no move could start"
         await self._save()  # before the request: a restart must know these may be moving
         await self._issue(ready, now)
         verb = "moving" if forward else "moving back"
@@ -642,6 +649,9 @@ class Executor:
             state.phase = {Phase.RUNNING: Phase.COMPLETED, Phase.CANCELLING: Phase.CANCELLED,
                            Phase.ROLLING_BACK: Phase.ROLLED_BACK}.get(state.phase, state.phase)
         state.finished_at = now
+        failed = [m for m in state.moves if m.status == MoveStatus.FAILED]
+        if failed and not state.error:
+            state.error = f"{len(failed)} move(s) failed; the first: {failed[0].error}"
         counts = ", ".join(f"{n} {s.value}" for s in MoveStatus if (n := state.count(s)))
         said = f"{state.phase}: {counts or 'no moves'}"
         return f"{said}; {state.error}" if state.error else said
@@ -649,13 +659,14 @@ class Executor:
     # ---- throttles -----------------------------------------------------------------
 
     async def _apply_throttles(self, state: ExecutionState, moves: list[MoveProgress],
-                               current: dict[TP, PartitionState]) -> None:
+                               current: dict[TP, PartitionState]) -> dict[int, AdminError]:
         """Throttle the replicas that copy data: on the leader side every current replica
-        (any may lead), on the follower side the new ones; and rate-limit their brokers."""
+        (any may lead), on the follower side the new ones; and rate-limit their brokers.
+        Returns the brokers that did not take their rate (moves touching them must wait)."""
         rate = state.config.throttle_bytes_per_s
         copying = [m for m in moves if set(m.move.replicas) != set(m.move.old_replicas)]
         if rate is None or not copying:
-            return
+            return {}
         wanted: dict[str, dict[str, set[str]]] = {}
         brokers: set[int] = set()
         for m in copying:
@@ -681,9 +692,10 @@ class Executor:
                 ours.extend(e for e in new if e not in ours)
                 appends.setdefault(t, {})[key] = new
         await self._save()  # before setting them: a restart must be able to remove them
-        await self._call(self._admin.alter_broker_configs,
-                         {b: dict.fromkeys(BROKER_THROTTLE_CONFIGS, str(rate)) for b in brokers})
+        silent = await self._call(self._admin.alter_broker_configs,
+                                  {b: dict.fromkeys(BROKER_THROTTLE_CONFIGS, str(rate)) for b in brokers})
         await self._call(self._admin.append_topic_configs, appends)
+        return silent
 
     async def _release_throttles(self, state: ExecutionState) -> None:
         """Remove the throttle entries we added to topics, and the rates we set on brokers."""
@@ -700,10 +712,16 @@ class Executor:
             record.topics = {}
             await self._save()
         if record.brokers:
-            await self._call(self._admin.alter_broker_configs,
-                             {b: dict.fromkeys(BROKER_THROTTLE_CONFIGS) for b in record.brokers})
-            record.brokers, record.rate = [], None
+            silent = await self._call(self._admin.alter_broker_configs,
+                                      {b: dict.fromkeys(BROKER_THROTTLE_CONFIGS) for b in record.brokers})
+            record.brokers = sorted(silent)
+            record.rate = record.rate if silent else None
             await self._save()
+            if silent:
+                # kept in the record: tried again, and on a restart
+                first = silent[min(silent)]
+                raise AdminError(f"cannot remove the replication throttle from broker(s) {sorted(silent)}: "
+                                 f"{first}", first.kafka_error, retriable=True)
 
     # ---- plumbing ------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamplane.loops.balancer.model import ClusterModel, Partition, Resource
 
@@ -51,8 +51,15 @@ class GoalConfig(BaseModel):
     #: destinations tried per candidate replica before giving up on it
     destinations_per_candidate: int = Field(default=6, ge=1)
 
+    @model_validator(mode="after")
+    def _target_inside_threshold(self) -> GoalConfig:
+        if self.balance_target > self.balance_threshold:
+            raise ValueError(f"balance_target {self.balance_target} must not exceed balance_threshold "
+                             f"{self.balance_threshold}: goals would chase a spread they accept")
+        return self
 
-#: partners tried per broker, and swap pairs tried per partner, before giving up
+
+#: replica-swap partners tried per broker, and swap pairs per partner, before giving up
 _SWAP_PARTNERS = 6
 _SWAP_ATTEMPTS = 60
 _EDGE = 1e-9
@@ -326,10 +333,11 @@ class BrokerDrainGoal(Goal):
             if b.alive:
                 continue
             replicas = int(model.load_of(b.id, Resource.REPLICAS))
-            if replicas:
-                sentences.append(f"broker {b.id} ({b.state.value}) still holds {replicas} replica(s): "
-                                 f"no live broker in its cell can take them without breaking a "
-                                 f"higher-priority goal")
+            if not replicas:
+                continue
+            why = ("no live broker can take them without breaking a higher-priority goal "
+                   "(zone spread, cell or capacity)" if model.alive_brokers() else "no broker is live")
+            sentences.append(f"broker {b.id} ({b.state.value}) still holds {replicas} replica(s): {why}")
         return "; ".join(sentences) or None
 
 
@@ -435,20 +443,25 @@ class DistributionGoal(Goal):
     # -- measuring --
 
     def targets(self, model: ClusterModel) -> dict[int, float]:
-        groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+        """Each live broker's target: the mean of its balance group."""
+        return self._measure(model)[0]
+
+    def _measure(self, model: ClusterModel) -> tuple[dict[int, float], dict[int, tuple[str, str]]]:
+        """Targets, and each live broker's balance group: (cell, zone if zone-pinned else "")."""
+        members: dict[tuple[str, str], list[int]] = defaultdict(list)
         for cell in model.cells():
             alive = [b for b in model.alive_brokers() if model.broker(b).cell == cell]
             by_zone = not self.resource.leader_only and _zone_pinned(model, cell, alive)
             for b in alive:
-                groups[(cell, model.broker(b).zone if by_zone else "")].append(b)
-        targets = {}
-        self._groups = {}
-        for key, members in groups.items():
-            mean = model.total(self.resource, members) / len(members)
-            for b in members:
+                members[(cell, model.broker(b).zone if by_zone else "")].append(b)
+        targets: dict[int, float] = {}
+        groups: dict[int, tuple[str, str]] = {}
+        for key, brokers in members.items():
+            mean = model.total(self.resource, brokers) / len(brokers)
+            for b in brokers:
                 targets[b] = mean
-                self._groups[b] = key
-        return targets
+                groups[b] = key
+        return targets, groups
 
     def window(self, target: float, tolerance: float) -> tuple[float, float]:
         if target < self.config.min_balanced_load.get(self.resource, 0.0) or target <= 0:
@@ -483,7 +496,8 @@ class DistributionGoal(Goal):
 
     def optimize(self, opt: Optimization) -> None:
         m = opt.model
-        targets = self._targets = self.targets(m)
+        targets, self._groups = self._measure(m)
+        self._targets = targets
         if not self._outside(m, targets, self.config.balance_threshold):
             return
         tol = self.config.balance_target
@@ -494,10 +508,11 @@ class DistributionGoal(Goal):
                     progress |= self._shed(opt, b, targets)
                 else:
                     progress |= self._fill(opt, b, targets)
-            if self.resource.countable is False:
+            if not self.resource.countable:
                 for b in self._outside(m, targets, tol):
                     progress |= self._swap_all(opt, b, targets)
-            targets = self._targets = self.targets(m)
+            targets, self._groups = self._measure(m)
+            self._targets = targets
             if not progress or not self._outside(m, targets, tol):
                 break
         self._cache.clear()
@@ -599,8 +614,15 @@ class DistributionGoal(Goal):
         mine = self._ratio(m, b, targets)
         partners = [d for d in self._partners(m, b, targets, lighter=heavy)
                     if (self._ratio(m, d, targets) < mine) == heavy]
+        if self.kind is ActionKind.LEADERSHIP:
+            # leadership only trades between brokers that share partitions
+            shared = {f for i in m.led_by(b) for f in m.partitions[i].replicas}
+            shared |= {lead for i in m.iter_hosted(b) if (lead := m.partitions[i].leader) is not None}
+            partners = [d for d in partners if d in shared]
+        else:
+            partners = partners[:_SWAP_PARTNERS]
         moved = False
-        for partner in partners[:_SWAP_PARTNERS]:
+        for partner in partners:
             src, dst = (b, partner) if heavy else (partner, b)
             while self._swap(opt, src, dst, targets):
                 moved = True
@@ -615,6 +637,8 @@ class DistributionGoal(Goal):
         two out."""
         m = opt.model
         ts, td = targets[src], targets[dst]
+        if ts <= 0 or td <= 0:
+            return False
         best = (m.load_of(src, self.resource) / ts - m.load_of(dst, self.resource) / td) / (1 / ts + 1 / td)
         if best <= 0:
             return False

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import math
 import re
-from functools import cached_property, lru_cache
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property, lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 

@@ -15,6 +15,7 @@ them from a thread. Failures are ``AdminError``s, as in the mothership's admin l
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -196,14 +197,24 @@ class ReassignmentAdmin:
 
     def replica_sizes(self, partitions: Iterable[TP], brokers: Iterable[int]) -> dict[tuple[str, int, int], int]:
         """Bytes of each partition's log on each of ``brokers`` that holds it:
-        ``(topic, partition, broker) -> size``."""
+        ``(topic, partition, broker) -> size``. A broker that does not answer is left out
+        (all of them failing raises)."""
         by_topic: dict[str, list[int]] = {}
         for t, p in sorted(set(partitions)):
             by_topic.setdefault(t, []).append(p)
         nodes = sorted(set(brokers))
         if not by_topic or not nodes:
             return {}
-        answer = self._kp("describe log dirs", lambda c: c.describe_log_dirs(by_topic, brokers=nodes))
+        answer: list[Any] = []
+        failure: AdminError | None = None
+        for node in nodes:  # one at a time, so one silent broker does not hide the others
+            try:
+                answer += self._kp(f"describe the log dirs of broker {node}",
+                                   functools.partial(_describe_log_dirs, topics=by_topic, broker=node))
+            except AdminError as exc:
+                failure = exc
+        if failure is not None and not answer:
+            raise failure
         sizes: dict[tuple[str, int, int], int] = {}
         for per_broker in answer:
             broker = int(per_broker["broker"])
@@ -271,9 +282,12 @@ class ReassignmentAdmin:
                                     if k in names and _source(e) == _DYNAMIC_TOPIC and e.value is not None}
         return found
 
-    def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> None:
-        """Set (a value) or remove (None) dynamic configs of each broker."""
-        # librdkafka takes one BROKER resource per request: send them all, then wait
+    def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> dict[int, AdminError]:
+        """Set (a value) or remove (None) dynamic configs of each broker.
+
+        Each broker takes its own request (librdkafka sends a broker's configs to that very
+        broker), so one that does not answer fails alone: returns the brokers that failed.
+        """
         pending = []
         for broker, configs in sorted(changes.items()):
             if configs:
@@ -281,8 +295,13 @@ class ReassignmentAdmin:
                                           incremental_configs=_entries(configs))
                 futures = self._client.incremental_alter_configs([resource], request_timeout=self.timeout)
                 pending.append((broker, futures[resource]))
+        failed: dict[int, AdminError] = {}
         for broker, future in pending:
-            self._wait(future, f"change the replication throttle of broker {broker}")
+            try:
+                self._wait(future, f"change the replication throttle of broker {broker}")
+            except AdminError as exc:
+                failed[broker] = exc
+        return failed
 
     def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]],
                             ignore_missing: bool = True) -> None:
@@ -371,6 +390,10 @@ class ReassignmentAdmin:
         return ClusterUnreachableError(
             f"cannot {action}: the Kafka cluster at {self.settings.bootstrap} did not answer "
             f"within {self.timeout:g} s{suffix}", "_TIMED_OUT", retriable=True)
+
+
+def _describe_log_dirs(client: Any, topics: dict[str, list[int]], broker: int) -> list[Any]:
+    return list(client.describe_log_dirs(topics, brokers=[broker]))
 
 
 def _entries(configs: Mapping[str, str | None]) -> list[Any]:
