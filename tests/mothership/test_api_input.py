@@ -76,6 +76,20 @@ def test_basic_tenant_lifecycle_limits_and_errors(platform: Platform) -> None:
         assert "at most 100 partitions" in r.json()["error"]["message"]
         assert [t["name"] for t in c.get("/v1/clusters/tenant-a/topics").json()] == ["orders"]
 
+        r = c.patch("/v1/clusters/tenant-a/topics/orders",
+                    json={"configs": {"retention.ms": "3600000"}, "partitions": 5})
+        assert r.status_code == 202, r.text
+        described = c.get("/v1/clusters/tenant-a/topics/orders").json()
+        assert described["partitions"] == 5 and described["configs"]["retention.ms"] == "3600000"
+        assert len(described["partition_details"]) == 5
+        r = c.patch("/v1/clusters/tenant-a/topics/orders", json={"partitions": 2})
+        assert r.status_code == 422 and "cannot reduce" in r.json()["error"]["message"]
+        r = c.patch("/v1/clusters/tenant-a/topics/orders", json={"configs": {"retention.ms": None}})
+        assert "retention.ms" not in r.json()["topic"]["configs"]
+        assert c.delete("/v1/clusters/tenant-a/topics/orders").status_code == 202
+        assert c.get("/v1/clusters/tenant-a/topics/orders").status_code == 404
+        assert c.get("/v1/clusters/tenant-a/topics").json() == []
+
         key = c.post("/v1/clusters/tenant-a/api-keys", json={"description": "ci"}).json()["api_key"]
         assert key["secret"] and key["key"].startswith("AK")
         assert c.delete(f"/v1/api-keys/{key['key']}").status_code == 202

@@ -3,7 +3,7 @@
 A ``ClusterModel`` is a snapshot (built by the monitor from a real cluster, or by hand in
 tests and benchmarks) that can also be changed in place, one replica or leadership move at
 a time, with the per-broker aggregates kept up to date. That is what makes what-if
-evaluation cheap: the analyzer works on a ``copy()`` and compares it with the original.
+evaluation cheap: the analyzer works on a ``clone()`` and compares it with the original.
 
 Load definitions (the ones Cruise Control uses, minus CPU):
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import kafka.errors as kafka_errors
-from confluent_kafka import ElectionType, KafkaError, KafkaException, TopicCollection
+from confluent_kafka import ElectionType, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as ConfluentPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 from kafka import KafkaAdminClient
@@ -105,29 +105,27 @@ class ReassignmentAdmin:
     def __init__(self, settings: ClientSettings, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         self.settings = settings
         self.timeout = timeout
-        self._confluent: Any = AdminClient({
-            "bootstrap.servers": settings.bootstrap,
-            "security.protocol": settings.security_protocol,
-            "sasl.mechanism": settings.mechanism,
-            "sasl.username": settings.username,
-            "sasl.password": settings.password,
-            "socket.timeout.ms": int(timeout * 1000),
-            "socket.connection.setup.timeout.ms": int(timeout * 1000),
-            "logger": RDKAFKA_LOG.getChild("executor"),
-        })
+        self._closed = False
+        # Both clients remember which broker is the controller, and Kafka (KRaft) names a
+        # random live broker. Should that broker stop answering, each client would wait for
+        # it for ever, so after a request goes unanswered we replace the client: the new one
+        # asks again. Both are made on first use, under these locks.
+        self._confluent: Any = None
+        self._confluent_stale = False
+        self._confluent_lock = threading.Lock()
         self._kafka_python: Any = None
-        # kafka-python connects (and may fail) in its constructor: do that on first use,
-        # once, and keep its requests one at a time
-        self._kp_lock = threading.Lock()
+        self._kp_lock = threading.Lock()  # also keeps kafka-python's requests one at a time
 
     def close(self) -> None:
+        self._closed = True
         with self._kp_lock:
             if self._kafka_python is not None:
                 self._kafka_python.close()
                 self._kafka_python = None
-        if self._confluent is not None:
-            self._confluent.poll(0)
-            self._confluent = None
+        with self._confluent_lock:
+            if self._confluent is not None:
+                self._confluent.poll(0)
+                self._confluent = None
 
     def __enter__(self) -> ReassignmentAdmin:
         return self
@@ -144,24 +142,27 @@ class ReassignmentAdmin:
 
     def partitions(self, topics: Iterable[str]) -> dict[TP, PartitionState]:
         """Replicas, leader and ISR of every partition of ``topics``; topics that do not
-        exist are left out."""
-        names = sorted(set(topics))
-        if not names:
-            return {}
-        futures = self._client.describe_topics(TopicCollection(names), request_timeout=self.timeout)
+        exist are left out. (Metadata, which any broker answers.)"""
         found: dict[TP, PartitionState] = {}
-        for name, future in futures.items():
+        client = self._client
+        for name in sorted(set(topics)):
             try:
-                desc = self._wait(future, f"describe topic {name!r}")
-            except AdminError as exc:
-                if exc.kafka_error in ("UNKNOWN_TOPIC_OR_PART", "UNKNOWN_TOPIC_ID"):
-                    continue
-                raise
-            for p in desc.partitions:
-                found[(name, p.id)] = PartitionState(
-                    replicas=tuple(n.id for n in p.replicas),
-                    leader=p.leader.id if p.leader is not None else None,
-                    isr=tuple(n.id for n in p.isr),
+                meta = client.list_topics(topic=name, timeout=self.timeout)
+            except KafkaException as exc:
+                raise self._failure(exc.args[0], f"describe topic {name!r}") from None
+            finally:
+                client.poll(0)
+            topic = meta.topics.get(name)
+            if topic is None or topic.error is not None:
+                if topic is not None and topic.error.code() not in (
+                        KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.UNKNOWN_TOPIC_ID):
+                    raise self._failure(topic.error, f"describe topic {name!r}")
+                continue
+            for pid, part in topic.partitions.items():
+                found[(name, int(pid))] = PartitionState(
+                    replicas=tuple(int(r) for r in part.replicas),
+                    leader=int(part.leader) if part.leader is not None and part.leader >= 0 else None,
+                    isr=tuple(int(r) for r in part.isrs),
                 )
         return found
 
@@ -339,9 +340,22 @@ class ReassignmentAdmin:
 
     @property
     def _client(self) -> Any:
-        if self._confluent is None:
-            raise AdminError("this ReassignmentAdmin was closed; create a new one")
-        return self._confluent
+        with self._confluent_lock:
+            if self._closed:
+                raise AdminError("this ReassignmentAdmin was closed; create a new one")
+            if self._confluent is None or self._confluent_stale:
+                self._confluent_stale = False
+                self._confluent = AdminClient({
+                    "bootstrap.servers": self.settings.bootstrap,
+                    "security.protocol": self.settings.security_protocol,
+                    "sasl.mechanism": self.settings.mechanism,
+                    "sasl.username": self.settings.username,
+                    "sasl.password": self.settings.password,
+                    "socket.timeout.ms": self._timeout_ms,
+                    "socket.connection.setup.timeout.ms": self._timeout_ms,
+                    "logger": RDKAFKA_LOG.getChild("executor"),
+                })
+            return self._confluent
 
     @property
     def _timeout_ms(self) -> int:
@@ -351,20 +365,24 @@ class ReassignmentAdmin:
         try:
             return future.result(timeout=self.timeout + _GRACE_S)
         except KafkaException as exc:
-            err: KafkaError = exc.args[0]
-            if err.code() in _UNREACHABLE:
-                raise self._unreachable(action, err.str()) from None
-            raise AdminError(f"cannot {action}: {err.str()} ({err.name()})", err.name(),
-                             bool(err.retriable())) from None
+            raise self._failure(exc.args[0], action) from None
         except TimeoutError:
             raise self._unreachable(action, None) from None
         finally:
             # librdkafka hands over its log lines only in poll()
-            if self._confluent is not None:
-                self._confluent.poll(0)
+            with self._confluent_lock:
+                if self._confluent is not None:
+                    self._confluent.poll(0)
+
+    def _failure(self, err: KafkaError, action: str) -> AdminError:
+        if err.code() in _UNREACHABLE:
+            return self._unreachable(action, err.str())
+        return AdminError(f"cannot {action}: {err.str()} ({err.name()})", err.name(), bool(err.retriable()))
 
     def _kp(self, action: str, call: Callable[[Any], T]) -> T:
         with self._kp_lock:
+            if self._closed:
+                raise AdminError("this ReassignmentAdmin was closed; create a new one")
             try:
                 if self._kafka_python is None:
                     self._kafka_python = KafkaAdminClient(
@@ -380,12 +398,24 @@ class ReassignmentAdmin:
                 return call(self._kafka_python)
             except kafka_errors.KafkaError as exc:
                 if isinstance(exc, kafka_errors.KafkaTimeoutError | kafka_errors.KafkaConnectionError
-                              | kafka_errors.NodeNotReadyError | kafka_errors.NoBrokersAvailable):
+                              | kafka_errors.NodeNotReadyError | kafka_errors.NoBrokersAvailable
+                              | kafka_errors.RequestTimedOutError):
+                    self._drop_kafka_python()
                     raise self._unreachable(action, str(exc)) from None
                 name = _kafka_python_name(type(exc))
                 raise AdminError(f"cannot {action}: {exc}", name, bool(exc.retriable)) from None
 
+    def _drop_kafka_python(self) -> None:
+        """Forget the kafka-python client (caller holds its lock); closing it may wait for
+        its I/O thread, so that happens on a thread of its own."""
+        client, self._kafka_python = self._kafka_python, None
+        if client is not None:
+            threading.Thread(target=client.close, name="kafka-python-close", daemon=True).start()
+
     def _unreachable(self, action: str, why: str | None) -> ClusterUnreachableError:
+        # the next request gets a client that looks afresh (not this one's other requests:
+        # replacing the client now would abort them)
+        self._confluent_stale = True
         suffix = f"; last problem: {why}" if why else ""
         return ClusterUnreachableError(
             f"cannot {action}: the Kafka cluster at {self.settings.bootstrap} did not answer "
