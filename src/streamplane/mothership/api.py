@@ -51,7 +51,9 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": s.ErrorOut} for code in (404, 409, 422)}
 
 
-def create_app(store: Store, admin_token: str) -> FastAPI:
+def create_app(store: Store, admin_token: str, changed: Callable[[], None] | None = None) -> FastAPI:
+    """``changed`` is called (from a worker thread) after a request changed desired state,
+    so the reconciler acts at once instead of at its next tick."""
     app = FastAPI(title="Streamplane", version="1", description="Managed Apache Kafka.",
                   responses={401: {"model": s.ErrorOut}})
 
@@ -133,7 +135,11 @@ def create_app(store: Store, admin_token: str) -> FastAPI:
                    run: Callable[[], tuple[int, dict[str, Any]]],
                    redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> JSONResponse:
         if not key:
-            status, payload = run()
+            try:
+                status, payload = run()
+            finally:
+                if changed is not None:
+                    changed()
             return JSONResponse(payload, status)
         if len(key) > 200:
             raise ApiError(400, "invalid_request", "Idempotency-Key must be at most 200 characters")
@@ -150,6 +156,9 @@ def create_app(store: Store, admin_token: str) -> FastAPI:
         except BaseException:
             store.idempotency.release(scope, key)
             raise
+        finally:
+            if changed is not None:
+                changed()
         store.idempotency.complete(scope, key, status_code=status,
                                    response=redact(payload) if redact else payload)
         return JSONResponse(payload, status)

@@ -10,7 +10,6 @@ after a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,17 +81,25 @@ class Reconciler:
     _published: dict[str, int] = field(default_factory=dict)
     _withdrawn: set[str] = field(default_factory=set)
     _seen: dict[str, tuple[str, int | None, str | None]] = field(default_factory=dict)
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        """Run the next cycle now (call from the event loop's thread)."""
+        self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._wakeup.clear()
             try:
                 said = await self.run_cycle()
                 if said:
                     log.info("%s", said)
             except Exception:
                 log.exception("reconcile cycle failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), CYCLE_S)
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wakeup.wait())]
+            await asyncio.wait(waits, timeout=CYCLE_S, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
 
     async def run_cycle(self) -> str:
         if not self.statuses.caught_up:
@@ -165,12 +172,17 @@ class Reconciler:
         if lc.status in (LogicalClusterStatus.FAILED, LogicalClusterStatus.DELETED):
             return ""
         pc = pcs.get(lc.physical_cluster_id) if lc.physical_cluster_id else None
+        said = ""
         if pc is None:
-            return await asyncio.to_thread(self._assign, lc, pcs)
+            said, lc = await asyncio.to_thread(self._assign, lc, pcs)
+            pc = pcs.get(lc.physical_cluster_id) if lc.physical_cluster_id else None
+            if pc is None or pc.generation != self._published.get(pc.id):
+                return said  # a new physical cluster is published next cycle
         status = self.statuses.get(pc.satellite, pc.id)
-        return await asyncio.to_thread(self._follow, lc, pc, status)
+        followed = await asyncio.to_thread(self._follow, lc, pc, status)
+        return "; ".join(x for x in (said, followed) if x)
 
-    def _assign(self, lc: LogicalCluster, pcs: dict[str, PhysicalCluster]) -> str:
+    def _assign(self, lc: LogicalCluster, pcs: dict[str, PhysicalCluster]) -> tuple[str, LogicalCluster]:
         try:
             if lc.type == ClusterType.DEDICATED:
                 assert lc.cku is not None
@@ -181,16 +193,16 @@ class Reconciler:
         except NoCapacityError as exc:
             reason = f"waiting for capacity: {exc}"
             if lc.status_reason != reason:
-                self.store.logical_clusters.set_status(
+                lc = self.store.logical_clusters.set_status(
                     lc.id, lc.status, reason, expected_generation=lc.generation)
-                return f"cluster {lc.name}: {reason}"
-            return ""
-        self.store.logical_clusters.set_status(
+                return f"cluster {lc.name}: {reason}", lc
+            return "", lc
+        lc = self.store.logical_clusters.set_status(
             lc.id, lc.status, f"placed on satellite {pc.satellite}",
             physical_cluster_id=pc.id, expected_generation=lc.generation)
         pcs[pc.id] = pc
         self._progress(lc, 20.0)
-        return f"cluster {lc.name}: placed as {pc.id} on satellite {pc.satellite}"
+        return f"cluster {lc.name}: placed as {pc.id} on satellite {pc.satellite}", lc
 
     def _shared_cluster(self, lc: LogicalCluster, pcs: dict[str, PhysicalCluster]) -> PhysicalCluster:
         for pc in pcs.values():

@@ -131,7 +131,13 @@ async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
         clean_tenant=partial(clean_tenant, store))
     sock = _listen_again(layout, settings.host, settings.port)
     host, port = sock.getsockname()[:2]
-    server = uvicorn.Server(uvicorn.Config(create_app(store, token), log_level="warning",
+    loop = asyncio.get_running_loop()
+
+    def changed() -> None:
+        loop.call_soon_threadsafe(reconciler.wake)
+
+    app = create_app(store, token, changed=changed)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
                                            access_log=False, lifespan="off"))
     api = asyncio.create_task(server.serve(sockets=[sock]))
     url = f"http://{host}:{port}"
@@ -139,9 +145,9 @@ async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
     log.info("mothership API listening on %s", url)
     try:
         await statuses.wait_caught_up(CATCH_UP_TIMEOUT_S)
-        loop = asyncio.create_task(reconciler.run(stop))
+        reconciling = asyncio.create_task(reconciler.run(stop))
         await stop.wait()
-        await loop
+        await reconciling
     finally:
         server.should_exit = True
         await api

@@ -61,6 +61,12 @@ _UNREACHABLE = frozenset({
     KafkaError.SASL_AUTHENTICATION_FAILED,
 })
 
+#: kafka-python errors that mean the cluster did not answer
+_KP_UNREACHABLE = (
+    kafka_errors.KafkaTimeoutError, kafka_errors.KafkaConnectionError, kafka_errors.NodeNotReadyError,
+    kafka_errors.RequestTimedOutError, kafka_errors.BrokerNotAvailableError,
+)
+
 
 @dataclass(frozen=True)
 class PartitionState:
@@ -397,13 +403,14 @@ class ReassignmentAdmin:
                     )
                 return call(self._kafka_python)
             except kafka_errors.KafkaError as exc:
-                if isinstance(exc, kafka_errors.KafkaTimeoutError | kafka_errors.KafkaConnectionError
-                              | kafka_errors.NodeNotReadyError | kafka_errors.NoBrokersAvailable
-                              | kafka_errors.RequestTimedOutError):
+                if isinstance(exc, _KP_UNREACHABLE):
                     self._drop_kafka_python()
                     raise self._unreachable(action, str(exc)) from None
                 name = _kafka_python_name(type(exc))
                 raise AdminError(f"cannot {action}: {exc}", name, bool(exc.retriable)) from None
+            except RuntimeError as exc:  # e.g. "Failed to find active controller id!"
+                self._drop_kafka_python()
+                raise AdminError(f"cannot {action}: {exc}", None, retriable=True) from None
 
     def _drop_kafka_python(self) -> None:
         """Forget the kafka-python client (caller holds its lock); closing it may wait for
