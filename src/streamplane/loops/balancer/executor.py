@@ -396,14 +396,19 @@ class Executor:
 
     def _recover(self, state: ExecutionState, on_restart: OnRestart) -> ExecutionState:
         state.finished_at = None
-        if state.phase == Phase.FAILED or state.failing:
+        now = time.time()
+        for m in state.moves:
+            if m.status in ACTIVE:
+                m.progress_at = now  # the time nobody watched does not count as stuck
+        if on_restart == OnRestart.ROLLBACK:
+            state.failing = False  # a rollback cleans up as it goes
+            _enter(state, Phase.ROLLING_BACK)
+        elif state.phase == Phase.FAILED or state.failing:
             # a failed execution that could not clean up: clean up now
             state.failing = True
             _enter(state, Phase.CANCELLING)
         elif on_restart == OnRestart.CANCEL:
             _enter(state, Phase.CANCELLING)
-        elif on_restart == OnRestart.ROLLBACK:
-            _enter(state, Phase.ROLLING_BACK)
         state.message = (f"restarted on {self._path} ({on_restart.value}): {state.moves_done} of "
                          f"{state.moves_total} moves done, {state.moves_in_flight} in flight; now {state.phase}")
         log.info("%s", state.message)
