@@ -104,7 +104,7 @@ def test_a_broker_is_added_and_is_only_removed_once_it_holds_no_replica(trio: Ru
 
         admin = AdminClient(trio.client_config())
         topic = f"on-four-{uuid.uuid4().hex[:6]}"
-        admin.create_topics([NewTopic(topic, replica_assignment=[[4, 1, 2]])])[topic].result(30)
+        admin.create_topics([NewTopic(topic, 1, replica_assignment=[[4, 1, 2]])])[topic].result(30)
 
         # the spec drops broker 4 while it still holds a replica: the satellite must wait
         trio.psc = original.model_copy(update={"generation": bigger.generation + 1})

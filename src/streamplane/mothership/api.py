@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from streamplane.mothership.kafka_admin import (
     TopicNotFoundError,
     UserNotFoundError,
 )
+from streamplane.mothership.kafka_admin.models import TopicDescription
 from streamplane.mothership.store import (
     AlreadyExistsError,
     ClaimOutcome,
@@ -49,6 +51,18 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": s.ErrorOut} for code in (404, 409, 422)}
+
+
+def _describe_settled(target: KafkaTarget, name: str, timeout: float = 10.0) -> TopicDescription:
+    """Describe a topic just created: the broker answering may not have seen it yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return target.admin.describe_topic(target.kafka_name(name))
+        except TopicNotFoundError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 def create_app(store: Store, admin_token: str, changed: Callable[[], None] | None = None) -> FastAPI:
@@ -306,8 +320,8 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
 
     # ---- topics -----------------------------------------------------------------------
 
-    def topic_out(target: KafkaTarget, name: str) -> s.TopicOut:
-        d = target.admin.describe_topic(target.kafka_name(name))
+    def topic_out(target: KafkaTarget, name: str, just_changed: bool = False) -> s.TopicOut:
+        d = _describe_settled(target, name) if just_changed else target.admin.describe_topic(target.kafka_name(name))
         return s.TopicOut(
             name=name, partitions=len(d.partitions), replication_factor=d.replication_factor,
             configs={k: v for k, v in d.overrides.items() if v is not None},
@@ -338,7 +352,7 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
                                    f"{used}, so a topic with {body.partitions} more does not fit")
                 admin.create_topic(target.kafka_name(body.name), body.partitions,
                                    body.replication_factor, body.configs)
-                topic = topic_out(target, body.name)
+                topic = topic_out(target, body.name, just_changed=True)
             op = finished_op("create_topic", lc.id, body.model_dump(mode="json"))
             return 202, dump(s.TopicAccepted(operation=op, topic=topic))
 
