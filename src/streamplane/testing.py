@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, Producer
+
+from streamplane.cli.local import LocalDeployment
+from streamplane.engine.distribution import EngineResolver
+from streamplane.models.psc import PhysicalClusterSpec
+from streamplane.models.status import ClusterStatus
 
 T = TypeVar("T")
 
@@ -29,6 +36,23 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
         time.sleep(interval)
     suffix = f" (last error: {last_exc})" if last_exc else ""
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}{suffix}")
+
+
+@contextlib.contextmanager
+def satellite_cluster(data_dir: Path, psc: PhysicalClusterSpec,
+                      timeout: float = 180.0) -> Iterator[tuple[LocalDeployment, ClusterStatus]]:
+    """A satellite daemon in ``data_dir`` running ``psc``, healthy; stopped on exit."""
+    EngineResolver().resolve(psc.kafka_version)
+    local = LocalDeployment(data_dir)
+    try:
+        local.source.submit(psc)
+        local.start_satellite()
+        status = local.wait_healthy(psc.id, psc.generation, timeout, progress=False)
+        if not status.bootstrap:
+            raise RuntimeError(f"cluster {psc.id} is healthy but reports no bootstrap address")
+        yield local, status
+    finally:
+        local.down()
 
 
 def scram_client_config(bootstrap: str, user: str, password: str) -> dict[str, Any]:

@@ -19,11 +19,10 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, Resourc
 from kafka import KafkaAdminClient
 
 from streamplane.cli.local import LocalDeployment
-from streamplane.engine.distribution import EngineResolver
 from streamplane.loops.balancer.plan import PartitionMove, Plan
 from streamplane.loops.balancer.reassign import ClientSettings, ReassignmentAdmin
 from streamplane.models.psc import PhysicalClusterSpec
-from streamplane.testing import scram_client_config, wait_for
+from streamplane.testing import satellite_cluster, scram_client_config, wait_for
 from streamplane.versions import DEFAULT_KAFKA_VERSION
 
 T = TypeVar("T")
@@ -162,17 +161,9 @@ def four_broker_spec() -> PhysicalClusterSpec:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FourBrokers]:
     """A satellite daemon running four brokers (three of them also KRaft controllers)."""
-    EngineResolver().resolve(DEFAULT_KAFKA_VERSION)
-    local = LocalDeployment(tmp_path_factory.mktemp("sat-executor"))
     psc = four_broker_spec()
-    try:
-        local.source.submit(psc)
-        local.start_satellite()
-        status = local.wait_healthy(psc.id, psc.generation, HEALTHY_TIMEOUT_S, progress=False)
-        assert status.bootstrap
-        yield FourBrokers(local, psc, status.bootstrap)
-    finally:
-        local.down()
+    with satellite_cluster(tmp_path_factory.mktemp("sat-executor"), psc, HEALTHY_TIMEOUT_S) as (local, status):
+        yield FourBrokers(local, psc, status.bootstrap or "")
 
 
 # ---- plans and polling -------------------------------------------------------------

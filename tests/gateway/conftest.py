@@ -21,8 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from streamplane.cli.local import LocalDeployment, LocalError
-from streamplane.engine.distribution import EngineResolver
+from streamplane.cli.local import LocalDeployment
 from streamplane.gateway import (
     Gateway,
     GatewayConfig,
@@ -33,8 +32,7 @@ from streamplane.gateway import (
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.mothership.kafka_admin import ClusterAdmin
 from streamplane.mothership.reconciler import tenant_prefix
-from streamplane.testing import wait_for
-from streamplane.versions import DEFAULT_KAFKA_VERSION
+from streamplane.testing import satellite_cluster, wait_for
 
 T = TypeVar("T")
 HEALTHY_TIMEOUT_S = 150.0
@@ -66,28 +64,12 @@ def shared_spec() -> PhysicalClusterSpec:
     })
 
 
-def _start_satellite(local: LocalDeployment) -> None:
-    try:
-        local.start_satellite()
-    except LocalError:
-        # on a busy machine the daemon can take longer than start_satellite waits for
-        wait_for(local.satellite_pid, 60.0, "the satellite to write its pid file")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedCluster]:
     """One broker, run by a satellite daemon, for the whole module."""
-    EngineResolver().resolve(DEFAULT_KAFKA_VERSION)
-    local = LocalDeployment(Path(tmp_path_factory.mktemp("sat-gateway")))
     psc = shared_spec()
-    try:
-        local.source.submit(psc)
-        _start_satellite(local)
-        status = local.wait_healthy(psc.id, psc.generation, HEALTHY_TIMEOUT_S, progress=False)
-        assert status.bootstrap
-        yield SharedCluster(local, psc, status.bootstrap)
-    finally:
-        local.down()
+    with satellite_cluster(Path(tmp_path_factory.mktemp("sat-gateway")), psc, HEALTHY_TIMEOUT_S) as (local, status):
+        yield SharedCluster(local, psc, status.bootstrap or "")
 
 
 @pytest.fixture(scope="module")

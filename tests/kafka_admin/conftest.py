@@ -14,11 +14,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from streamplane.cli.local import LocalDeployment
-from streamplane.engine.distribution import EngineResolver
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.mothership.kafka_admin import ClusterAdmin
-from streamplane.testing import scram_client_config, wait_for
-from streamplane.versions import DEFAULT_KAFKA_VERSION
+from streamplane.testing import satellite_cluster, scram_client_config, wait_for
 
 HEALTHY_TIMEOUT_S = 120.0
 #: librdkafka lines of the test clients; quiet unless a test run turns logging up
@@ -60,17 +58,9 @@ def solo_spec() -> PhysicalClusterSpec:
 @pytest.fixture(scope="session")
 def solo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoloCluster]:
     """A satellite daemon running one broker (replication factor 1 everywhere)."""
-    EngineResolver().resolve(DEFAULT_KAFKA_VERSION)
-    local = LocalDeployment(tmp_path_factory.mktemp("sat-admin"))
     psc = solo_spec()
-    try:
-        local.source.submit(psc)
-        local.start_satellite()
-        status = local.wait_healthy(psc.id, psc.generation, HEALTHY_TIMEOUT_S, progress=False)
-        assert status.bootstrap
-        yield SoloCluster(local, psc, status.bootstrap)
-    finally:
-        local.down()
+    with satellite_cluster(tmp_path_factory.mktemp("sat-admin"), psc, HEALTHY_TIMEOUT_S) as (local, status):
+        yield SoloCluster(local, psc, status.bootstrap or "")
 
 
 @pytest.fixture(scope="session")
