@@ -97,7 +97,8 @@ def test_a_broker_is_added_and_is_only_removed_once_it_holds_no_replica(trio: Ru
     trio.psc = bigger
     local.source.submit(bigger)
     try:
-        st = trio.wait_healthy(since=time.time())
+        # a new broker formats, starts and registers: slow when the machine is busy
+        st = trio.wait_healthy(timeout=300, since=time.time())
         assert [b.id for b in st.brokers] == [1, 2, 3, 4]
         fourth = next(b for b in st.brokers if b.id == 4)
         assert fourth.registered and fourth.pid
@@ -116,7 +117,7 @@ def test_a_broker_is_added_and_is_only_removed_once_it_holds_no_replica(trio: Ru
         admin.delete_topics([topic])[topic].result(30)
         wait_for(lambda: not local.layout.cluster(trio.id).node_dir(4).exists(), 60,
                  "broker 4 to be stopped and its data deleted once drained")
-        st = trio.wait_healthy(since=time.time())
+        st = trio.wait_healthy(timeout=300, since=time.time())
         assert [b.id for b in st.brokers] == [1, 2, 3]
     finally:
         if trio.psc.generation == bigger.generation:
