@@ -15,4 +15,4 @@ pg_url=$(./scripts/postgres.sh start "$pgdir" | tail -n 1)
 export STREAMPLANE_TEST_PG_URL="$pg_url"
 export STREAMPLANE_TEST_MOTHERSHIP_DB="${STREAMPLANE_TEST_MOTHERSHIP_DB-$pg_url}"
 
-.venv/bin/pytest "$@"
+.venv/bin/pytest --durations=30 "$@"

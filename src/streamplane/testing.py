@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 import uuid
@@ -142,3 +143,24 @@ def consume_sequences(config: dict[str, Any], topic: str, expect: int, timeout: 
     finally:
         consumer.close()
     return values
+
+
+def fill_topic(config: dict[str, Any], topic: str, nbytes: int, *, keys: int, blob_bytes: int,
+               timeout: float = 600.0) -> float:
+    """Write ``nbytes`` of random blobs to ``topic`` (keys spread over ``keys`` values), as
+    fast as the cluster takes them with ``acks=all``; return the rate in bytes/s."""
+    producer = Producer({**config, "acks": "all", "linger.ms": 50, "batch.size": 1 << 20,
+                         "compression.type": "none"})
+    blob = os.urandom(blob_bytes)
+    start = time.monotonic()
+    for i in range(nbytes // blob_bytes):
+        while True:
+            try:
+                producer.produce(topic, key=str(i % keys).encode(), value=blob)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(timeout):
+        raise RuntimeError(f"{topic}: messages still unacknowledged after {timeout:.0f} s")
+    return nbytes / (time.monotonic() - start)

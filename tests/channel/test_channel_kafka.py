@@ -384,8 +384,10 @@ def test_the_channel_survives_a_system_cluster_restart(
             await pub.publish(make_psc("orders", "sat-a", generation=2))
             await complete_snapshot(a, lambda s: generations(s) == {"orders": 2},
                                     "generation 2 after the restart")
+            # after a restart the clients reconnect with backoff (up to 10 s a try), and a
+            # loaded machine restarts the broker slowly: allow three times the usual wait
             await reader.wait_for("sat-a", "orders",
-                                  lambda s: s is not None and s.generation == 3, WAIT_S)
+                                  lambda s: s is not None and s.generation == 3, 3 * WAIT_S)
 
             async def reachable() -> bool:
                 return sink.reachable

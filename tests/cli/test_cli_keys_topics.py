@@ -92,6 +92,7 @@ def test_kafka_config_prints_client_properties(live_api: LiveApi, streamplane: I
                       "--data-dir", d)
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines() == [
+        "# shop (basic) is served by a Streamplane gateway; it takes PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
         f"bootstrap.servers={BOOTSTRAP}",
         "security.protocol=SASL_PLAINTEXT",
         "sasl.mechanism=SCRAM-SHA-512",

@@ -81,3 +81,43 @@ def test_will_not_start_another_plan_over_an_unfinished_execution(tmp_path: Path
     finally:
         admin.close()
     assert load_state(path) == unfinished
+
+
+def _stepped_plan() -> Plan:
+    """Leadership off broker 3, then its replica to broker 4 (what draining broker 3 plans)."""
+    return Plan(cluster_id="c", moves=(
+        PartitionMove(topic="t", partition=0, old_replicas=(3, 1, 2), replicas=(1, 3, 2)),
+        PartitionMove(topic="t", partition=0, old_replicas=(1, 3, 2), replicas=(1, 4, 2)),
+        PartitionMove(topic="t", partition=1, old_replicas=(1, 2, 3), replicas=(1, 2, 4)),
+    ))
+
+
+@pytest.mark.timeout(30)
+def test_a_partition_moved_in_steps_moves_one_step_at_a_time(tmp_path: Path) -> None:
+    executor = Executor(ReassignmentAdmin(ClientSettings("127.0.0.1:1", "u", "p")), tmp_path / "s.json")
+    state = state_of(_stepped_plan())
+    first = executor._next_batch(state)
+    assert [(m.tp, m.move.replicas) for m in first] == [(("t", 0), (1, 3, 2)), (("t", 1), (1, 2, 4))]
+    first[0].status = first[1].status = MoveStatus.IN_FLIGHT
+    assert executor._next_batch(state) == []  # step 2 of t-0 waits while step 1 runs
+    first[0].status = MoveStatus.DONE
+    assert [m.move.replicas for m in executor._next_batch(state)] == [(1, 4, 2)]
+    # rolled back, the later step goes back before the earlier one
+    for m in state.moves:
+        m.status = MoveStatus.DONE
+    state.phase = Phase.ROLLING_BACK
+    back = executor._next_batch(state)
+    assert [m.move.replicas for m in back] == [(1, 2, 4), (1, 4, 2)]
+
+
+@pytest.mark.timeout(30)
+def test_a_plan_whose_steps_do_not_chain_is_refused() -> None:
+    from streamplane.loops.balancer.executor import PlanError, _validate
+
+    _validate(_stepped_plan(), {1, 2, 3, 4})
+    broken = Plan(cluster_id="c", moves=(
+        PartitionMove(topic="t", partition=0, old_replicas=(3, 1, 2), replicas=(1, 3, 2)),
+        PartitionMove(topic="t", partition=0, old_replicas=(3, 1, 2), replicas=(1, 4, 2)),
+    ))
+    with pytest.raises(PlanError, match="does not start where the first ends"):
+        _validate(broken, {1, 2, 3, 4})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import shutil
 import subprocess
@@ -505,12 +506,15 @@ def test_keys_from_the_mothership_store(
     store.logical_clusters.set_status(lc.id, LogicalClusterStatus.RUNNING,
                                       physical_cluster_id=shared.id)
     issued = store.api_keys.create(lc.id)
-    # what the mothership does for every new key of a basic/standard cluster
+    # what the mothership does for a basic/standard cluster: one Kafka user for the tenant,
+    # confined to its prefix; the API key itself is a gateway credential only
+    principal = store.tenant_principals.ensure(lc.id)
     tenant_ = Tenant(lc.id, issued.api_key.id, issued.secret.get_secret_value(), "")
-    super_admin.upsert_scram_user(tenant_.key, tenant_.secret)
-    super_admin.grant_client_access(tenant_.key, tenant_.prefix)
+    super_admin.upsert_scram_user(principal.username, principal.password.get_secret_value())
+    super_admin.grant_client_access(principal.username, tenant_.prefix)
     config = GatewayConfig(upstream_bootstrap=(cluster.bootstrap,), recheck_interval_s=1.0)
     try:
+        assert tenant_.key not in super_admin.scram_users()
         with running_gateway(config, StoreKeyVerifier(store, shared.id)) as gw:
             tenant = Tenant(lc.id, tenant_.key, tenant_.secret, gw.bootstrap)
             wait_for(lambda: AdminClient(tenant.confluent()).list_topics(timeout=5) is not None,
@@ -519,25 +523,30 @@ def test_keys_from_the_mothership_store(
             produce(tenant.confluent(), "orders", ["one", "two"])
             assert consume(tenant.confluent(), "orders", "shop-app", 2) == ["one", "two"]
             assert tenant.physical("orders") in {t.name for t in super_admin.list_topics()}
-            # the store keeps no SCRAM verifier: store keys log in with PLAIN only
-            err = kafka_error(lambda: AdminClient(tenant.confluent("SCRAM-SHA-512"))
+            # the store keeps the key's SCRAM verifiers: SCRAM logins work, with the secret only
+            for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+                produce(tenant.confluent(mechanism), "orders", [mechanism])
+            wrong = Tenant(lc.id, tenant_.key, tenant_.secret + "x", gw.bootstrap)
+            err = kafka_error(lambda: AdminClient(wrong.confluent("SCRAM-SHA-512"))
                               .list_topics(timeout=4))
             assert err.code() in (KafkaError._AUTHENTICATION, KafkaError._TRANSPORT,
                                   KafkaError._TIMED_OUT)
 
-            live = Producer({**tenant.confluent(), "acks": "all"})
+            live = Producer({**tenant.confluent("SCRAM-SHA-512"), "acks": "all"})
             live.produce("orders", b"three")
             assert live.flush(20) == 0
             store.api_keys.revoke(tenant.key)
             wait_for(lambda: gw.connections(tenant.key) == 0, 5, "the revoked key's connections to close")
-            err = kafka_error(lambda: AdminClient(tenant.confluent()).list_topics(timeout=4))
-            assert err.code() in (KafkaError._AUTHENTICATION, KafkaError._TRANSPORT,
-                                  KafkaError._TIMED_OUT)
+            for mechanism in ("PLAIN", "SCRAM-SHA-512"):
+                refused = AdminClient(tenant.confluent(mechanism))
+                err = kafka_error(functools.partial(refused.list_topics, timeout=4))
+                assert err.code() in (KafkaError._AUTHENTICATION, KafkaError._TRANSPORT,
+                                      KafkaError._TIMED_OUT)
     finally:
         for topic in super_admin.list_topics(prefix=tenant_.prefix):
             super_admin.delete_topic(topic.name)
-        super_admin.revoke_client_access(tenant_.key)
-        super_admin.delete_scram_user(tenant_.key)
+        super_admin.revoke_client_access(principal.username)
+        super_admin.delete_scram_user(principal.username)
         store.close()
 
 

@@ -124,8 +124,9 @@ def test_advertised_versions_are_what_every_broker_and_the_gateway_support() -> 
     assert advertised[0] == (3, 9)  # Produce: the older broker holds it back
     assert advertised[3] == FORWARDED[3]
     assert set(advertised) == set(FORWARDED) | set(LOCAL)
-    for refused in (29, 30, 31, 50, 51, 55, 57, 68, 71, 78):  # ACLs, SCRAM, quorum...
+    for refused in (29, 30, 31, 50, 51, 55, 57, 71, 78):  # ACLs, SCRAM, quorum...
         assert refused not in advertised
+    assert advertised[68] == (0, 1)  # KIP-848, with Kafka's schemas from its jar
     versions.forget_except({("b1", 1)})
     assert versions.advertised()[0] == FORWARDED[0]
     body = api_versions_response(3, advertised)

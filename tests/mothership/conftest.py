@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,20 +78,49 @@ def streamplane(*args: str, timeout: float = 300, env: dict[str, str] | None = N
                           timeout=timeout, check=False, env={**os.environ, **(env or {})})
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    data_dir = tmp_path_factory.mktemp("platform")
-    env = {"STREAMPLANE_BROKER_HEAP_MB": BROKER_HEAP_MB}
-    db = os.environ.get("STREAMPLANE_TEST_MOTHERSHIP_DB")
+def cli(platform: Platform, *args: str, timeout: float = 300) -> str:
+    """``streamplane ARGS... --data-dir ...``, which must succeed; its stdout."""
+    res = streamplane(*args, "--data-dir", str(platform.data_dir), timeout=timeout)
+    assert res.returncode == 0, f"streamplane {' '.join(args)} failed:\n{res.stdout}{res.stderr}"
+    return res.stdout
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    props = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            props[key.strip()] = value.strip()
+    return props
+
+
+def start_platform(data_dir: Path, shared_db: bool = True, env: dict[str, str] | None = None) -> Platform:
+    """``streamplane up --detach`` in ``data_dir``, on STREAMPLANE_TEST_MOTHERSHIP_DB if set
+    and ``shared_db`` (one platform per database: its secrets are sealed with its data
+    dir's key), else on SQLite in the data dir."""
+    env = {"STREAMPLANE_BROKER_HEAP_MB": BROKER_HEAP_MB, **(env or {})}
+    db = os.environ.get("STREAMPLANE_TEST_MOTHERSHIP_DB") if shared_db else None
     args = ["up", "--detach", "--data-dir", str(data_dir)] + (["--db", db] if db else [])
+    res = streamplane(*args, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    layout = MothershipLayout(data_dir)
+    url = json.loads(layout.endpoint_file.read_text())["url"]
+    return Platform(data_dir, url, layout.token_file.read_text().strip())
+
+
+@contextmanager
+def running_platform(data_dir: Path, shared_db: bool = True,
+                     env: dict[str, str] | None = None) -> Iterator[Platform]:
     try:
-        res = streamplane(*args, env=env)
-        assert res.returncode == 0, res.stdout + res.stderr
-        layout = MothershipLayout(data_dir)
-        url = json.loads(layout.endpoint_file.read_text())["url"]
-        yield Platform(data_dir, url, layout.token_file.read_text().strip())
+        yield start_platform(data_dir, shared_db, env)
     finally:
         streamplane("down", "--data-dir", str(data_dir))
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with running_platform(tmp_path_factory.mktemp("platform")) as platform:
+        yield platform
 
 
 @dataclass

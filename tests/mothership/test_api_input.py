@@ -69,6 +69,10 @@ def test_basic_tenant_lifecycle_limits_and_errors(platform: Platform) -> None:
         r = c.post("/v1/clusters", json={"name": "tenant-a", "type": "basic"})
         assert r.status_code == 409 and "tenant-a" in r.json()["error"]["message"]
 
+        # a tenant of a shared cluster has no CKUs to scale
+        r = c.patch("/v1/clusters/tenant-a", json={"cku": 2})
+        assert r.status_code == 422 and "only dedicated clusters" in r.json()["error"]["message"], r.text
+
         r = c.post("/v1/clusters/tenant-a/topics", json={"name": "orders", "partitions": 3})
         assert r.status_code == 202, r.text
         assert r.json()["topic"]["partitions"] == 3

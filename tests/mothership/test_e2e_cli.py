@@ -13,22 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from streamplane.testing import SequenceProducer, consume_sequences, wait_for
 
-from .conftest import Platform, streamplane
-
-
-def cli(platform: Platform, *args: str, timeout: float = 300) -> str:
-    res = streamplane(*args, "--data-dir", str(platform.data_dir), timeout=timeout)
-    assert res.returncode == 0, f"streamplane {' '.join(args)} failed:\n{res.stdout}{res.stderr}"
-    return res.stdout
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    props = {}
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            props[key.strip()] = value.strip()
-    return props
+from .conftest import Platform, cli, parse_properties
 
 
 def _physical(platform: Platform) -> set[str]:

@@ -46,7 +46,15 @@ class RunningCluster:
                   and st.observed_generation == self.psc.generation and st.updated_at > since)
             return st if ok else None
 
-        return wait_for(healthy, timeout, f"cluster {self.id} to be healthy")
+        try:
+            return wait_for(healthy, timeout, f"cluster {self.id} to be healthy")
+        except TimeoutError as exc:
+            st = self.local.status(self.id)
+            seen = (f"{st.status.value}, generation {st.observed_generation}/{self.psc.generation}, "
+                    f"under-replicated {st.under_replicated_partitions}, message {st.message!r}, "
+                    f"last error {st.last_error!r}" if st else "no status")
+            raise TimeoutError(f"{exc}; last status: {seen}; satellite log:\n"
+                               f"{self.local.log_tail(30)}") from None
 
 
 def three_broker_spec(cluster_id: str = "trio") -> PhysicalClusterSpec:

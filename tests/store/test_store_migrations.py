@@ -18,7 +18,7 @@ from streamplane.mothership.store.schema import Base
 
 TABLES = {
     "alembic_version", "api_keys", "idempotency_keys", "logical_clusters", "operations",
-    "physical_clusters", "satellites",
+    "physical_clusters", "satellites", "tenant_principals",
 }
 
 

@@ -61,6 +61,14 @@ class ApiClient:
                  tb: TracebackType | None) -> None:
         self.close()
 
+    # ---- gateways ---------------------------------------------------------------------
+
+    def list_gateways(self) -> list[s.GatewayOut]:
+        return self._list(s.GatewayOut, self._call("GET", "/v1/gateways"))
+
+    def reload_gateway_tls(self) -> s.GatewayReloadOut:
+        return self._one(s.GatewayReloadOut, self._call("POST", "/v1/gateways/reload-tls"))
+
     # ---- clusters ---------------------------------------------------------------------
 
     def list_clusters(self) -> list[s.ClusterOut]:
@@ -81,6 +89,29 @@ class ApiClient:
     def delete_cluster(self, ref: str, *, idempotency_key: str | None = None) -> s.ClusterAccepted:
         return self._one(s.ClusterAccepted,
                          self._call("DELETE", f"/v1/clusters/{_seg(ref)}", idempotency_key=idempotency_key))
+
+    def scale_cluster(self, ref: str, cku: int, *, idempotency_key: str | None = None) -> s.ClusterAccepted:
+        return self._one(s.ClusterAccepted, self._call(
+            "PATCH", f"/v1/clusters/{_seg(ref)}", {"cku": cku}, idempotency_key))
+
+    def cluster_load(self, ref: str) -> s.ClusterLoadOut:
+        return self._one(s.ClusterLoadOut, self._call("GET", f"/v1/clusters/{_seg(ref)}/load"))
+
+    def cluster_balance(self, ref: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._call("GET", f"/v1/clusters/{_seg(ref)}/balance")
+        return data
+
+    def rebalance(self, ref: str, *, dry_run: bool) -> dict[str, Any]:
+        data: dict[str, Any] = self._call("POST", f"/v1/clusters/{_seg(ref)}/rebalance", {"dry_run": dry_run})
+        return data
+
+    def rebalance_action(self, ref: str, action: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._call("POST", f"/v1/clusters/{_seg(ref)}/rebalance/{_seg(action)}")
+        return data
+
+    def quarantine(self, ref: str, *, release: bool = False) -> s.ClusterAccepted:
+        return self._one(s.ClusterAccepted, self._call(
+            "POST", f"/v1/clusters/{_seg(ref)}/quarantine", {"release": release}))
 
     def get_operation(self, op_id: str) -> s.OperationOut:
         return self._one(s.OperationOut, self._call("GET", f"/v1/operations/{_seg(op_id)}"))

@@ -20,6 +20,7 @@ import click
 from pydantic import BaseModel
 
 from streamplane.cli.api_client import ApiClient, ApiClientError
+from streamplane.gateway.sasl import SUPPORTED_MECHANISMS
 from streamplane.mothership import schemas as s
 from streamplane.mothership.server import MothershipLayout
 from streamplane.paths import default_data_dir
@@ -362,6 +363,141 @@ def _wait_gone(api: ApiClient, accepted: s.ClusterAccepted, timeout: float) -> N
                      "the deletion goes on: check with `streamplane cluster list`")
 
 
+@cluster.command("scale")
+@click.argument("name")
+@click.option("--cku", type=int, required=True, help="The new size in CKUs (dedicated clusters).")
+@click.option("--wait", is_flag=True, help="Return once the cluster runs at its new size and is balanced; "
+              "show progress (brokers, bytes moved, ETA) on stderr.")
+@TIMEOUT
+@OUTPUT
+@with_api
+def cluster_scale(api: ApiClient, name: str, cku: int, wait: bool, timeout: float, output: str) -> None:
+    """Scale dedicated cluster NAME to --cku units, online: brokers are added and load moved
+    onto them, or load is moved off the brokers that go before they are stopped."""
+    accepted = api.scale_cluster(name, cku, idempotency_key=str(uuid.uuid4()))
+    c = accepted.cluster
+    if wait:
+        c = _wait_operation(api, accepted, timeout, f"scaling cluster {c.name} to {cku} CKU")
+    if output == "json":
+        _print_json({**_dump(c), "operation": _dump(api.get_operation(accepted.operation.id))})
+        return
+    if wait:
+        click.echo(f"cluster {c.name} runs at {cku} CKU")
+    else:
+        click.echo(f"scaling cluster {c.name} to {cku} CKU; operation {accepted.operation.id}; follow it "
+                   f"with `streamplane cluster describe {c.name}`")
+
+
+def _wait_operation(api: ApiClient, accepted: s.ClusterAccepted, timeout: float, what: str) -> s.ClusterOut:
+    deadline = time.monotonic() + timeout
+    c, said = accepted.cluster, ""
+    while True:
+        op = api.get_operation(accepted.operation.id)
+        c = api.get_cluster(c.id)
+        said = _progress(c, op, said, done=op.status == OP_SUCCEEDED)
+        if op.status == OP_SUCCEEDED:
+            return c
+        if op.status == FAILED:
+            raise CliError(f"{what} failed: {op.error or c.status_reason or 'no reason given'}")
+        _pause_until(deadline, f"{what} is not done after {timeout:g} s ({c.status_reason or c.status}); "
+                     f"it goes on: follow it with `streamplane cluster describe {c.name}`")
+
+
+@cluster.command("quarantine")
+@click.argument("name")
+@click.option("--release", is_flag=True, help="Move the tenant back to the shared cell.")
+@click.option("--wait", is_flag=True, help="Return once every partition of the tenant is in its new cell.")
+@TIMEOUT
+@with_api
+def cluster_quarantine(api: ApiClient, name: str, release: bool, wait: bool, timeout: float) -> None:
+    """Move basic/standard cluster NAME (a noisy tenant) into the quarantine cell of its
+    shared cluster, online; only its partitions move. --release moves it back."""
+    accepted = api.quarantine(name, release=release)
+    where = "the shared cell" if release else "quarantine"
+    if wait:
+        _wait_operation(api, accepted, timeout, f"moving cluster {name} to {where}")
+        click.echo(f"cluster {name} is in {where}")
+    else:
+        click.echo(f"moving cluster {name} to {where}; operation {accepted.operation.id}")
+
+
+@cluster.command("load")
+@click.argument("name")
+@OUTPUT
+@with_api
+def cluster_load(api: ApiClient, name: str, output: str) -> None:
+    """Per-broker load of dedicated cluster NAME: replicas, leaders, disk, bytes in/out,
+    and how far each balancing goal is from met."""
+    load = api.cluster_load(name)
+    if output == "json":
+        _print_json(_dump(load))
+        return
+    click.echo(f"cluster {name} ({load.physical_cluster_id}): {len(load.brokers)} brokers, "
+               f"{load.partitions} partitions")
+    _table(["BROKER", "ZONE", "CELL", "STATE", "REPLICAS", "LEADERS", "DISK", "IN/s", "OUT/s"],
+           [[str(b["id"]), b["zone"], b["cell"], b["state"], str(b["replicas"]), str(b["leaders"]),
+             _bytes(b["disk_bytes"]), _bytes(b["nw_in_bytes_per_s"]), _bytes(b["nw_out_bytes_per_s"])]
+            for b in load.brokers])
+    click.echo("goals (0% = met)")
+    for goal, value in load.imbalance.items():
+        click.echo(f"  {goal:<24} {_goal_value(goal, value)}")
+    balance = load.balance or {}
+    if balance:
+        click.echo(f"balancer: {balance.get('state')}" + (f" ({balance['message']})" if balance.get("message") else ""))
+    for note in load.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+@cluster.command("rebalance")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Show the plan (each move and why) without executing it.")
+@click.option("--pause", "action", flag_value="pause", help="Pause the rebalance in progress.")
+@click.option("--resume", "action", flag_value="resume", help="Resume a paused rebalance.")
+@click.option("--cancel", "action", flag_value="cancel", help="Cancel the rebalance in progress.")
+@OUTPUT
+@with_api
+def cluster_rebalance(api: ApiClient, name: str, dry_run: bool, action: str | None, output: str) -> None:
+    """Rebalance dedicated cluster NAME now (the balancer also does it on its own when load
+    stays uneven), or show what it would do with --dry-run."""
+    if action:
+        api.rebalance_action(name, action)
+        click.echo(f"asked the balancer of {name} to {action}")
+        return
+    result = api.rebalance(name, dry_run=dry_run)
+    if output == "json":
+        _print_json(result)
+        return
+    if not dry_run:
+        click.echo(f"asked the balancer of {name} to rebalance; follow it with `streamplane cluster load {name}`")
+        return
+    plan = result["plan"]
+    moves = plan.get("moves", [])
+    click.echo(f"plan for {name}: {len(moves)} move(s), {_bytes(plan.get('bytes_to_move', 0))} to copy")
+    for m in moves:
+        click.echo(f"  {m['topic']}-{m['partition']}: {_ids(m['old_replicas'])} -> {_ids(m['replicas'])}"
+                   f"  ({m.get('reason', '')})")
+    _table(["GOAL", "BEFORE", "AFTER"],
+           [[g, _goal_value(g, v), _goal_value(g, plan.get("after", {}).get(g, 0.0))]
+            for g, v in plan.get("before", {}).items()])
+    for goal, why in plan.get("unmet", {}).items():
+        click.echo(f"unmet: {goal}: {why}", err=True)
+
+
+def _bytes(value: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _goal_value(goal: str, value: float) -> str:
+    """Hard goals count what breaks them; soft goals are a relative spread."""
+    if goal in ("rack-aware", "cell-containment", "broker-drain") or "capacity" in goal:
+        return f"{value:g}"
+    return f"{value:.0%}"
+
+
 # ---- API keys -----------------------------------------------------------------------------
 
 
@@ -552,21 +688,28 @@ def kafka_config(api: ApiClient, cluster_ref: str, key: str, secret: str, fmt: s
     if not c.bootstrap:
         raise CliError(f"cluster {c.name} has no bootstrap address yet (it is {c.status}); "
                        "try again once it is RUNNING")
-    settings = client_settings(c.bootstrap, key, secret)
+    settings = client_settings(c.bootstrap, key, secret, c.security_protocol)
     if fmt == "librdkafka-json":
         _print_json(settings)
         return
     settings["sasl.jaas.config"] = (f'{JAAS_LOGIN_MODULE} required username={_jaas_quote(key)} '
                                     f'password={_jaas_quote(secret)};')
+    if c.type != "dedicated":
+        click.echo(f"# {c.name} ({c.type}) is served by a Streamplane gateway; it takes "
+                   f"{', '.join(SUPPORTED_MECHANISMS)}")
+    if c.security_protocol == "SASL_SSL":
+        click.echo("# TLS: trust the CA that signed the gateway certificate "
+                   "(ssl.truststore.location for Java clients, ssl.ca.location for librdkafka)")
     for name, value in settings.items():
         click.echo(f"{name}={_properties_escape(value)}")
 
 
-def client_settings(bootstrap: str, key: str, secret: str) -> dict[str, str]:
+def client_settings(bootstrap: str, key: str, secret: str,
+                    security_protocol: str = SECURITY_PROTOCOL) -> dict[str, str]:
     """The settings Java clients and librdkafka share, by their common names."""
     return {
         "bootstrap.servers": bootstrap,
-        "security.protocol": SECURITY_PROTOCOL,
+        "security.protocol": security_protocol,
         "sasl.mechanism": SASL_MECHANISM,
         "sasl.username": key,
         "sasl.password": secret,
@@ -583,10 +726,45 @@ def _properties_escape(value: str) -> str:
     return "\\" + out if out.startswith((" ", "\f")) else out
 
 
+# ---- gateways -----------------------------------------------------------------------------
+
+
+@click.group(cls=ApiGroup)
+def gateway() -> None:
+    """The gateways in front of shared clusters (basic and standard clusters' bootstrap)."""
+
+
+@gateway.command("list")
+@OUTPUT
+@with_api
+def gateway_list(api: ApiClient, output: str) -> None:
+    """Each gateway: its bootstrap, security protocol and the certificate it serves."""
+    gateways = api.list_gateways()
+    if output == "json":
+        _print_json([_dump(g) for g in gateways])
+        return
+    for g in gateways:
+        cert = g.certificate
+        served = (f"certificate serial {cert.get('serial')}, {cert.get('subject')}, valid until "
+                  f"{cert.get('not_after')}" if cert else "no TLS")
+        click.echo(f"{g.physical_cluster}: {g.bootstrap or '(not listening yet)'} "
+                   f"({g.security_protocol or 'starting'}), {served}")
+
+
+@gateway.command("reload-tls")
+@with_api
+def gateway_reload_tls(api: ApiClient) -> None:
+    """Make every gateway load its certificate files now (they are also watched): new
+    connections get the new certificate, open connections keep theirs."""
+    asked = api.reload_gateway_tls().asked
+    click.echo(f"asked {len(asked)} gateway(s) to reload their certificate; "
+               "`streamplane gateway list` shows what each serves")
+
+
 # ---- registration -------------------------------------------------------------------------
 
 
 def register(group: click.Group) -> None:
     """Add these commands to the ``streamplane`` command group."""
-    for command in (cluster, api_key, topic, kafka_config):
+    for command in (cluster, api_key, topic, kafka_config, gateway):
         group.add_command(command)

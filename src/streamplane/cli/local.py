@@ -16,6 +16,7 @@ from pathlib import Path
 from streamplane.channel import ChannelConfig, channel_config_for_local
 from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec, SuperUser
 from streamplane.models.status import ClusterState, ClusterStatus
+from streamplane.mothership.gateways import stop_gateways
 from streamplane.mothership.server import MothershipLayout
 from streamplane.satellite import process
 from streamplane.satellite.agent import satellite_pid
@@ -170,11 +171,13 @@ class LocalDeployment:
                          f"see {self.layout.log_file}")
 
     def down(self, timeout: float = SATELLITE_STOP_TIMEOUT_S) -> list[str]:
-        """Stop the satellite (which stops its clusters) and anything it left behind."""
+        """Stop the mothership, its gateways, the satellite (which stops its clusters) and
+        anything it left behind."""
         said: list[str] = []
         stopped = self.stop_mothership()
         if stopped:
             said.append(stopped)
+        said += stop_gateways(self.mothership.root)  # they outlive the mothership by design
         pid = self.satellite_pid()
         if pid is not None:
             said.append(_stop_daemon(pid, self.satellite_pid, "satellite and its clusters", timeout))

@@ -19,6 +19,7 @@ from streamplane.cli.commands import register
 from streamplane.cli.local import SYSTEM_CLUSTER_ID, LocalDeployment, LocalError
 from streamplane.daemon import AlreadyRunningError
 from streamplane.engine.distribution import EngineError, EngineResolver
+from streamplane.gateway.tls import TlsError, TlsSettings, check_certificate
 from streamplane.models.status import ClusterStatus
 from streamplane.mothership.server import MothershipLayout, MothershipSettings
 from streamplane.mothership.server import run as run_mothership
@@ -174,12 +175,40 @@ def mothership() -> None:
 @click.option("--port", type=int, default=0, help="API port (default: any free port).")
 @click.option("--broker-heap-mb", type=int, default=384, show_default=True, envvar="STREAMPLANE_BROKER_HEAP_MB",
               help="JVM heap of each broker it provisions.")
+@click.option("--replication-throttle", type=click.IntRange(min=1), default=50 * 1024 * 1024, show_default=True,
+              envvar="STREAMPLANE_REPLICATION_THROTTLE", metavar="BYTES_PER_S",
+              help="Replication throttle per broker while the balancer moves partitions.")
+@click.option("--gateway-tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              envvar="STREAMPLANE_GATEWAY_TLS_CERT",
+              help="Gateways serve TLS (tenants use SASL_SSL) with this PEM certificate (chain); "
+                   "replacing the file rotates it without a restart.")
+@click.option("--gateway-tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              envvar="STREAMPLANE_GATEWAY_TLS_KEY", help="The gateway certificate's PEM private key.")
+@click.option("--gateway-tls-client-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              envvar="STREAMPLANE_GATEWAY_TLS_CLIENT_CA",
+              help="Gateways require client certificates signed by these CAs (mutual TLS).")
 def mothership_run(data_dir: Path | None, db_url: str | None, host: str, port: int,
-                   broker_heap_mb: int) -> None:
-    """Run the mothership (API and reconciler) in the foreground."""
+                   broker_heap_mb: int, replication_throttle: int, gateway_tls_cert: Path | None,
+                   gateway_tls_key: Path | None, gateway_tls_client_ca: Path | None) -> None:
+    """Run the mothership (API, reconciler and balancer) in the foreground."""
+    if (gateway_tls_cert is None) != (gateway_tls_key is None):
+        raise click.UsageError("give both --gateway-tls-cert and --gateway-tls-key, or neither")
+    if gateway_tls_client_ca is not None and gateway_tls_cert is None:
+        raise click.UsageError("--gateway-tls-client-ca needs --gateway-tls-cert and --gateway-tls-key")
+    gateway_tls = None
+    if gateway_tls_cert is not None and gateway_tls_key is not None:
+        gateway_tls = TlsSettings(cert_file=gateway_tls_cert.resolve(), key_file=gateway_tls_key.resolve(),
+                                  ca_file=gateway_tls_client_ca.resolve() if gateway_tls_client_ca else None)
+        try:
+            check_certificate(gateway_tls)
+        except TlsError as exc:
+            fail(f"the gateway TLS files do not work: {exc}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("streamplane.rdkafka").setLevel(logging.CRITICAL)
-    settings = MothershipSettings(_data_dir(data_dir), db_url, host, port, broker_heap_mb)
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python narrates every connection
+    settings = MothershipSettings(_data_dir(data_dir), db_url, host, port, broker_heap_mb,
+                                  replication_throttle_bytes_per_s=replication_throttle,
+                                  gateway_tls=gateway_tls)
     try:
         run_mothership(settings)
     except (AlreadyRunningError, ChannelError) as exc:

@@ -57,6 +57,10 @@ FORWARDED: Mapping[int, VersionRange] = MappingProxyType({
     # v2 filters by a regular expression, which would need rewriting into the namespace
     K.ListTransactions: (0, 1),
     K.DescribeTopicPartitions: (0, 0),
+    # KIP-848; schemas from Kafka's jar (jar_schemas.py); a topic regex is confined to
+    # the tenant's namespace (rewrite.py)
+    K.ConsumerGroupHeartbeat: (0, 1),
+    K.ConsumerGroupDescribe: (0, 1),
 })
 
 #: answered by the gateway itself

@@ -18,8 +18,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from streamplane.capacity import TenantLimits, tenant_limits
 from streamplane.gateway.scram import MECHANISMS, ScramCredential
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class TenantIdentity(BaseModel):
     #: every Kafka resource of the tenant starts with this, e.g. ``lkc-abc123_``
     prefix: str
     upstream: UpstreamCredentials
+    #: what the logical cluster may use (its cluster type's row of the tenant table)
+    limits: TenantLimits = Field(default_factory=lambda: tenant_limits("basic"))
 
 
 @dataclass(frozen=True)

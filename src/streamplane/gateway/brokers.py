@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -45,7 +46,8 @@ class BrokerListeners:
 
     def __init__(self, bind_host: str, advertised_host: str, accept: Accept, removed: Removed,
                  *, ports: Mapping[int, int] | None = None, port_base: int | None = None,
-                 removal_grace_s: float = 30.0) -> None:
+                 removal_grace_s: float = 30.0, tls: ssl.SSLContext | None = None,
+                 tls_handshake_timeout_s: float | None = None) -> None:
         self._bind_host = bind_host
         self._advertised_host = advertised_host
         self._accept = accept
@@ -53,6 +55,8 @@ class BrokerListeners:
         self._ports = dict(ports or {})
         self._port_base = port_base
         self._grace = removal_grace_s
+        self._tls = tls
+        self._tls_timeout = tls_handshake_timeout_s if tls is not None else None
         self._listeners: dict[int, _Listener] = {}
         #: ports handed out before, reused when a broker comes back
         self._remembered: dict[int, int] = {}
@@ -131,12 +135,14 @@ class BrokerListeners:
             await self._accept(reader, writer, node_id)
 
         try:
-            server = await asyncio.start_server(accept, self._bind_host, wanted)
+            server = await asyncio.start_server(accept, self._bind_host, wanted, ssl=self._tls,
+                                                ssl_handshake_timeout=self._tls_timeout)
         except OSError:
             if wanted == 0 or node_id in self._ports:
                 raise
             log.warning("port %d for broker %d is taken; using another one", wanted, node_id)
-            server = await asyncio.start_server(accept, self._bind_host, 0)
+            server = await asyncio.start_server(accept, self._bind_host, 0, ssl=self._tls,
+                                                ssl_handshake_timeout=self._tls_timeout)
         port = int(server.sockets[0].getsockname()[1])
         self._remembered[node_id] = port
         log.info("broker %d (%s:%d) is reachable at %s:%d", node_id, broker.host, broker.port,

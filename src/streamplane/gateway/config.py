@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamplane.gateway.sasl import SUPPORTED_MECHANISMS
+from streamplane.gateway.tls import TlsSettings
 from streamplane.gateway.upstream import parse_address
 
 
@@ -25,6 +26,8 @@ class GatewayConfig(BaseModel):
     #: or a free port when that is unset
     broker_ports: dict[int, int] = Field(default_factory=dict)
     broker_port_base: int | None = Field(default=None, ge=1, le=65535)
+    #: TLS on every client listener (clients use SASL_SSL); plain TCP when unset
+    tls: TlsSettings | None = None
     #: SASL mechanisms offered to clients
     mechanisms: tuple[str, ...] = SUPPORTED_MECHANISMS
     #: a client must have logged in this long after connecting
@@ -42,6 +45,9 @@ class GatewayConfig(BaseModel):
     max_in_flight: int = Field(default=64, ge=1)
     #: the largest request a client may send, in bytes (Kafka's socket.request.max.bytes)
     max_request_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    #: the shared cluster's num.partitions: what a CreateTopics asking for the default
+    #: counts against a tenant's partition limit
+    default_partitions: int = Field(default=1, ge=1)
     #: the largest SASL message before login (Kafka's sasl.server.max.receive.size)
     max_sasl_bytes: int = Field(default=524288, ge=1024)
 

@@ -15,14 +15,17 @@ import random
 import secrets
 from collections.abc import Mapping
 from types import TracebackType
+from typing import Any
 
 from streamplane.gateway.apis import UpstreamVersions
-from streamplane.gateway.auth import Authenticator, KeyVerifier
+from streamplane.gateway.auth import Authenticator, KeyVerifier, TenantIdentity
 from streamplane.gateway.brokers import BrokerListeners
 from streamplane.gateway.config import GatewayConfig
+from streamplane.gateway.limits import connection_refusal
 from streamplane.gateway.namespace import TenantTopics
 from streamplane.gateway.protocol import VersionRange
 from streamplane.gateway.session import ClientSession
+from streamplane.gateway.tls import CertificateInfo, TlsCertificates, TlsError
 from streamplane.gateway.upstream import Address, SaltedPasswords, UpstreamConnection, UpstreamError, parse_address
 
 log = logging.getLogger(__name__)
@@ -38,16 +41,21 @@ class Gateway:
         self.salted = SaltedPasswords()
         #: makes up SCRAM salts for unknown keys, so key ids cannot be probed
         self.decoy_secret = secrets.token_bytes(32)
+        #: the client-side TLS certificate, when the gateway serves TLS
+        self.tls = TlsCertificates(config.tls) if config.tls is not None else None
         self.listeners = BrokerListeners(
             config.listen_host, config.advertised, self._accept, self._broker_removed,
             ports=config.broker_ports, port_base=config.broker_port_base,
-            removal_grace_s=config.broker_removal_grace_s)
+            removal_grace_s=config.broker_removal_grace_s, **self._tls_listening())
         self._bootstrap_upstream = [parse_address(a) for a in config.upstream_bootstrap]
         self._versions = UpstreamVersions()
         self._versions_lock = asyncio.Lock()
         self._topics: dict[str, TenantTopics] = {}
         self._sessions: set[ClientSession] = set()
         self._by_key: dict[str, set[ClientSession]] = {}
+        #: logged-in sessions per logical cluster, for its connection limit
+        self._by_tenant: dict[str, set[ClientSession]] = {}
+        self._tenant_of: dict[ClientSession, str] = {}
         self._server: asyncio.Server | None = None
         self._recheck: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -57,6 +65,11 @@ class Gateway:
     async def start(self) -> None:
         """Open the bootstrap listener and start re-checking keys. The brokers are asked
         for their API versions now if they answer, otherwise at the first client."""
+        if self.tls is not None:
+            try:
+                await self.tls.start()
+            except TlsError as exc:
+                raise TlsError(f"the gateway cannot serve TLS: {exc}") from exc
         try:
             await self._learn_versions()
         except UpstreamError as exc:
@@ -65,13 +78,17 @@ class Gateway:
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await self._accept(reader, writer, None)
 
-        self._server = await asyncio.start_server(accept, self.config.listen_host,
-                                                  self.config.bootstrap_port)
+        tls = self._tls_listening()
+        self._server = await asyncio.start_server(
+            accept, self.config.listen_host, self.config.bootstrap_port,
+            ssl=tls["tls"], ssl_handshake_timeout=tls["tls_handshake_timeout_s"])
         self._recheck = asyncio.create_task(self._recheck_loop(), name="gateway key re-check")
         log.info("gateway listening at %s for cluster %s", self.bootstrap,
                  ",".join(self.config.upstream_bootstrap))
 
     async def stop(self) -> None:
+        if self.tls is not None:
+            await self.tls.stop()
         if self._recheck is not None:
             self._recheck.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -109,6 +126,25 @@ class Gateway:
 
     def broker_ports(self) -> dict[int, int]:
         return self.listeners.ports()
+
+    # ---- TLS -------------------------------------------------------------------------
+
+    async def reload_tls(self) -> CertificateInfo:
+        """Load the certificate files again now (they are also watched); new connections
+        get the certificate returned, open ones keep theirs. Raises TlsError, keeping the
+        certificate in service, if the files do not work."""
+        if self.tls is None:
+            raise TlsError("this gateway does not serve TLS (no tls settings)")
+        await self.tls.reload()
+        assert self.tls.info is not None
+        return self.tls.info
+
+    def _tls_listening(self) -> dict[str, Any]:
+        """The TLS arguments for a listener: a context that follows certificate reloads."""
+        if self.tls is None:
+            return {"tls": None, "tls_handshake_timeout_s": None}
+        return {"tls": self.tls.listener_context,
+                "tls_handshake_timeout_s": self.tls.settings.handshake_timeout_s}
 
     # ---- keys ------------------------------------------------------------------------
 
@@ -172,6 +208,22 @@ class Gateway:
         self._versions.forget_except({(b.host, b.port) for b in self.listeners.upstreams()}
                                      | {address})
 
+    def admit(self, session: ClientSession, identity: TenantIdentity) -> str | None:
+        """Count ``session`` against its logical cluster's connection limit (until
+        ``detach``), or say why it is refused."""
+        sessions = self._by_tenant.setdefault(identity.cluster_id, set())
+        refused = connection_refusal(identity.cluster_id, len(sessions), identity.limits)
+        if refused is None:
+            sessions.add(session)
+            self._tenant_of[session] = identity.cluster_id
+        elif not sessions:
+            del self._by_tenant[identity.cluster_id]
+        return refused
+
+    def tenant_connections(self, cluster_id: str) -> int:
+        """Client connections of logical cluster ``cluster_id`` (logged in, or logging in)."""
+        return len(self._by_tenant.get(cluster_id, ()))
+
     def attach(self, session: ClientSession) -> None:
         key = session.key
         if key is None:
@@ -182,6 +234,11 @@ class Gateway:
         self._by_key.setdefault(key, set()).add(session)
 
     def detach(self, session: ClientSession) -> None:
+        cluster_id = self._tenant_of.pop(session, None)
+        if cluster_id is not None:
+            self._by_tenant[cluster_id].discard(session)
+            if not self._by_tenant[cluster_id]:
+                del self._by_tenant[cluster_id]
         key = session.key
         if key is not None and key in self._by_key:
             self._by_key[key].discard(session)

@@ -25,6 +25,8 @@ import kafka.protocol.sasl as kp_sasl
 from kafka.protocol.api_key import ApiKey
 from kafka.protocol.api_message import ApiMessage
 
+from streamplane.gateway import jar_schemas
+
 #: the largest frame a client may send; Kafka's own socket.request.max.bytes default
 MAX_FRAME_BYTES = 100 * 1024 * 1024
 
@@ -44,6 +46,7 @@ class ErrorCode:
     INVALID_REQUEST = 42
     SASL_AUTHENTICATION_FAILED = 58
     UNKNOWN_TOPIC_ID = 100
+    INVALID_REGULAR_EXPRESSION = 128
 
 
 class ProtocolError(Exception):
@@ -128,6 +131,8 @@ def _message_classes() -> Iterator[Any]:
             cls = getattr(module, name)
             if isinstance(cls, type) and issubclass(cls, ApiMessage) and cls is not ApiMessage:
                 yield cls
+    # the KIP-848 consumer group APIs, which kafka-python has no schema for
+    yield from jar_schemas.message_classes()
 
 
 def _build_registry() -> Mapping[int, ApiSpec]:

@@ -18,6 +18,7 @@ from typing import Any
 from kafka.protocol.api_key import ApiKey
 
 from streamplane.gateway import namespace as ns_
+from streamplane.gateway import topic_regex
 from streamplane.gateway.auth import TenantIdentity
 from streamplane.gateway.brokers import BrokerAddress, BrokerListeners
 from streamplane.gateway.namespace import Namespace, TenantTopics
@@ -265,6 +266,24 @@ class TenantRewriter:
                 member.member_metadata = ns_.subscription(member.member_metadata, self.ns.outward)
                 member.member_assignment = ns_.assignment(member.member_assignment, self.ns.outward)
 
+    def _group_heartbeat(self, exchange: _Exchange, body: Any, version: int) -> Any:
+        """KIP-848: the broker matches a regex subscription against the whole cluster, so
+        the regex is confined to the namespace (or refused, if it cannot be)."""
+        regex = body.subscribed_topic_regex if version >= 1 else None
+        if not regex:
+            return None
+        try:
+            body.subscribed_topic_regex = topic_regex.confine(self.ns.prefix, regex)
+        except topic_regex.RegexRefused as exc:
+            return refusal(exchange.request, ErrorCode.INVALID_REGULAR_EXPRESSION, str(exc))
+        return None
+
+    def _described_consumer_groups(self, exchange: _Exchange, response: Any, version: int) -> None:
+        for group in response.groups or []:
+            for member in group.members or []:
+                member.subscribed_topic_regex = topic_regex.unconfine(
+                    self.ns.prefix, member.subscribed_topic_regex)
+
     def _cluster_id(self, exchange: _Exchange, response: Any, version: int) -> None:
         """Each tenant sees its logical cluster as the cluster."""
         if response.cluster_id is not None:
@@ -296,6 +315,7 @@ _REQUESTS: dict[int, RequestFixup] = {
     ApiKey.IncrementalAlterConfigs: TenantRewriter._config_resources,
     ApiKey.JoinGroup: TenantRewriter._join_group,
     ApiKey.SyncGroup: TenantRewriter._sync_group,
+    ApiKey.ConsumerGroupHeartbeat: TenantRewriter._group_heartbeat,
 }
 _RESPONSES: dict[int, ResponseFixup] = {
     ApiKey.FindCoordinator: TenantRewriter._found_coordinator,
@@ -307,6 +327,7 @@ _RESPONSES: dict[int, ResponseFixup] = {
     ApiKey.DescribeGroups: TenantRewriter._described_groups,
     ApiKey.Metadata: TenantRewriter._cluster_id,
     ApiKey.DescribeCluster: TenantRewriter._cluster_id,
+    ApiKey.ConsumerGroupDescribe: TenantRewriter._described_consumer_groups,
 }
 
 

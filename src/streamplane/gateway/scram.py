@@ -187,7 +187,9 @@ class ScramServer:
         expected_cbind = base64.b64encode(self._client_first.gs2_header.encode()).decode()
         if attrs.get("c") != expected_cbind:
             raise ScramError("channel binding data mismatch")
-        if attrs.get("r") != self._nonce:
+        # Kafka accepts a nonce that ends with its own: older librdkafka (2.0, under
+        # Debian's kcat) sends the client nonce twice; the server's part is what matters
+        if not attrs.get("r", "").endswith(self._nonce):
             raise ScramError("nonce mismatch")
         try:
             proof = base64.b64decode(proof_part, validate=True)

@@ -18,6 +18,7 @@ from kafka.protocol.api_key import ApiKey
 from kafka.protocol.metadata import MetadataRequest
 from kafka.protocol.sasl import SaslAuthenticateResponse, SaslHandshakeResponse
 
+from streamplane.gateway import limits
 from streamplane.gateway.apis import FORWARDED, api_versions_response
 from streamplane.gateway.auth import Authenticator, TenantIdentity
 from streamplane.gateway.brokers import BrokerListeners
@@ -38,6 +39,7 @@ from streamplane.gateway.protocol import (
 from streamplane.gateway.rewrite import Plan, TenantRewriter, refusal
 from streamplane.gateway.sasl import MechanismServer, SaslFailure, mechanism_server
 from streamplane.gateway.upstream import (
+    WRITE_BUFFER_BYTES,
     Address,
     SaltedPasswords,
     UpstreamAuthError,
@@ -66,6 +68,7 @@ class SessionHost(Protocol):
     def upstream_addresses(self, node_id: int | None) -> list[Address]: ...
     async def advertised(self) -> Mapping[int, VersionRange]: ...
     def record_versions(self, address: Address, versions: Mapping[int, VersionRange]) -> None: ...
+    def admit(self, session: ClientSession, identity: TenantIdentity) -> str | None: ...
     def attach(self, session: ClientSession) -> None: ...
     def detach(self, session: ClientSession) -> None: ...
 
@@ -82,8 +85,11 @@ class ClientSession:
         self.peer = str(writer.get_extra_info("peername"))
         self.identity: TenantIdentity | None = None
         self.upstream: UpstreamConnection | None = None
+        #: reached before the client is answered, logged in once the client has
+        self._opened: UpstreamConnection | None = None
         self._reader = reader
         self._writer = writer
+        writer.transport.set_write_buffer_limits(high=WRITE_BUFFER_BYTES)
         self._config = host.config
         self._responses: asyncio.Queue[asyncio.Future[bytes] | None] = asyncio.Queue(
             self._config.max_in_flight)
@@ -108,6 +114,7 @@ class ClientSession:
         writer_task = asyncio.create_task(self._write_responses(), name=f"writer {self.peer}")
         flush = True
         try:
+            await self._reach_upstream()
             if await self._login_in_time():
                 self.host.attach(self)
                 await self._serve()
@@ -137,6 +144,8 @@ class ClientSession:
             await writer_task
         if self.upstream is not None:
             await self.upstream.close()
+        if self._opened is not None:
+            await self._opened.close()
         self._writer.close()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(self._writer.wait_closed(), FLUSH_TIMEOUT_S)
@@ -245,6 +254,11 @@ class ClientSession:
             await self._respond(request, answer(token=token))
             return None
         assert mechanism.identity is not None
+        refused = self.host.admit(self, mechanism.identity)
+        if refused is not None:
+            log.info("%r refused: %s", self, refused)
+            await self._respond(request, answer(ErrorCode.SASL_AUTHENTICATION_FAILED, refused))
+            return False
         try:
             await self._connect_upstream(mechanism.identity)
         except UpstreamAuthError as exc:
@@ -264,6 +278,10 @@ class ClientSession:
                 return False
             if mechanism.complete:
                 assert mechanism.identity is not None
+                refused = self.host.admit(self, mechanism.identity)
+                if refused is not None:
+                    log.info("%r refused: %s", self, refused)
+                    return False
                 try:
                     await self._connect_upstream(mechanism.identity)
                 except UpstreamAuthError as exc:
@@ -274,11 +292,40 @@ class ClientSession:
             await self._queue(frame(out))
             token = await read_frame(self._reader, self._config.max_sasl_bytes)
 
-    async def _connect_upstream(self, identity: TenantIdentity) -> None:
+    async def _reach_upstream(self) -> None:
+        """Connect to the broker before answering the client at all. While the broker is
+        down the client's connection then closes before its first response, as the
+        broker's own would; closed in the middle of SASL instead, clients report an
+        authentication failure (librdkafka) or give up on the node (Java)."""
         addresses = self.host.upstream_addresses(self.node_id)
         if not addresses:
             raise UpstreamError(f"broker {self.node_id} is not part of the cluster any more")
         last: UpstreamError | None = None
+        for address in addresses:
+            try:
+                self._opened = await UpstreamConnection.open(address, self._config.upstream_timeout_s)
+                return
+            except UpstreamError as exc:
+                last = exc
+        raise last or UpstreamError("no broker to connect to")
+
+    async def _connect_upstream(self, identity: TenantIdentity) -> None:
+        last: UpstreamError | None = None
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            try:
+                await opened.log_in(identity.upstream, timeout=self._config.upstream_timeout_s,
+                                    salted=self.host.salted)
+            except UpstreamAuthError:
+                raise
+            except UpstreamError as exc:
+                last = exc  # it broke while the client logged in: try afresh
+            else:
+                self._adopt(opened, identity)
+                return
+        addresses = self.host.upstream_addresses(self.node_id)
+        if not addresses:
+            raise UpstreamError(f"broker {self.node_id} is not part of the cluster any more")
         for address in addresses:
             try:
                 conn = await UpstreamConnection.login(
@@ -289,15 +336,19 @@ class ClientSession:
             except UpstreamError as exc:
                 last = exc
                 continue
-            self.upstream = conn
-            self.identity = identity
-            self.host.record_versions(address, conn.versions)
-            self._rewriter = TenantRewriter(identity, self.host.tenant_topics(identity.prefix),
-                                            self.host.listeners, self._lookup_topics)
-            self._watch(conn)
-            log.debug("%r logged in", self)
+            self._adopt(conn, identity)
             return
         raise last or UpstreamError("no broker to connect to")
+
+    def _adopt(self, conn: UpstreamConnection, identity: TenantIdentity) -> None:
+        """``conn``, logged in as the tenant, is this client's connection from now on."""
+        self.upstream = conn
+        self.identity = identity
+        self.host.record_versions(conn.address, conn.versions)
+        self._rewriter = TenantRewriter(identity, self.host.tenant_topics(identity.prefix),
+                                        self.host.listeners, self._lookup_topics)
+        self._watch(conn)
+        log.debug("%r logged in", self)
 
     def _watch(self, conn: UpstreamConnection) -> None:
         async def watch() -> None:
@@ -345,6 +396,8 @@ class ClientSession:
                 and broker[0] <= request.version <= broker[1]):
             await self._refuse(request, advertised)
             return
+        if request.api_key in limits.LIMITED_APIS and await self._refused_by_limits(request):
+            return
         plan = await self._rewriter.prepare(request)
         if plan.local is not None:
             await self._respond(request, plan.local)
@@ -389,6 +442,23 @@ class ClientSession:
                 exc = ProtocolError(f"rewriting the {request.name} response failed: {exc!r}")
             if not slot.done():
                 slot.set_exception(exc)
+                # a closing connection's writer may never get to it: not worth a warning
+                slot.exception()
+
+    async def _refused_by_limits(self, request: Request) -> bool:
+        """Refuse (answer POLICY_VIOLATION for every topic) a request that would take the
+        tenant past its topic or partition limit. Two such requests racing each other can
+        both pass: the count is of what exists when each one arrives."""
+        assert self.upstream is not None and self._rewriter is not None
+        identity = self._rewriter.identity
+        used = await limits.usage(self.upstream, self._rewriter.ns)
+        refused = limits.refusal(request, identity.cluster_id, used, identity.limits,
+                                 self._config.default_partitions)
+        if refused is None:
+            return False
+        log.info("%r: refused %s: %s", self, request.name, refused)
+        await self._respond(request, refusal(request, limits.POLICY_VIOLATION, refused))
+        return True
 
     async def _lookup_topics(self) -> None:
         """Learn the ids of every topic the tenant can see (the broker filters by ACL)."""

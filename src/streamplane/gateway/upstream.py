@@ -39,6 +39,10 @@ Address = tuple[str, int]
 #: how the gateway names itself to brokers in ApiVersions
 SOFTWARE_NAME = "streamplane-gateway"
 SOFTWARE_VERSION = "1"
+#: bytes a connection may hold unsent before a writer waits. asyncio's 64 KiB default
+#: makes the gateway wait for each large Produce (or Fetch response) to drain before it
+#: reads the next, so reading and writing never overlap; the buffer is empty when idle
+WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 
 
 class UpstreamError(Exception):
@@ -84,6 +88,7 @@ class UpstreamConnection:
         self.address = address
         self._reader = reader
         self._writer = writer
+        writer.transport.set_write_buffer_limits(high=WRITE_BUFFER_BYTES)
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[bytes]] = {}
         self._error: BaseException | None = None
@@ -103,6 +108,10 @@ class UpstreamConnection:
         conn = cls(reader, writer, address)
         try:
             conn.versions = await asyncio.wait_for(conn._api_versions(), timeout)
+        except TimeoutError as exc:
+            await conn.close()
+            raise UpstreamError(f"broker {address[0]}:{address[1]} did not answer ApiVersions "
+                                f"within {timeout:g} s") from exc
         except BaseException:
             await conn.close()
             raise
@@ -112,16 +121,21 @@ class UpstreamConnection:
     async def login(cls, address: Address, credentials: UpstreamCredentials, *, timeout: float,
                     salted: SaltedPasswords) -> UpstreamConnection:
         conn = await cls.open(address, timeout)
-        try:
-            await asyncio.wait_for(conn._authenticate(credentials, salted), timeout)
-        except TimeoutError as exc:
-            await conn.close()
-            raise UpstreamError(f"broker {address[0]}:{address[1]} did not finish the login "
-                                f"within {timeout:g} s") from exc
-        except BaseException:
-            await conn.close()
-            raise
+        await conn.log_in(credentials, timeout=timeout, salted=salted)
         return conn
+
+    async def log_in(self, credentials: UpstreamCredentials, *, timeout: float,
+                     salted: SaltedPasswords) -> None:
+        """Log in a connection from ``open``; it is closed if that fails."""
+        try:
+            await asyncio.wait_for(self._authenticate(credentials, salted), timeout)
+        except TimeoutError as exc:
+            await self.close()
+            raise UpstreamError(f"broker {self.address[0]}:{self.address[1]} did not finish "
+                                f"the login within {timeout:g} s") from exc
+        except BaseException:
+            await self.close()
+            raise
 
     async def _api_versions(self) -> dict[int, VersionRange]:
         response = await self.request(ApiVersionsRequest[3](

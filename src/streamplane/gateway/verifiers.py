@@ -1,10 +1,10 @@
 """Key verifiers beyond the in-memory one: a JSON file (development) and the mothership's store.
 
-The store keeps only a salted scrypt hash of each API key's secret, which is enough for
-SASL/PLAIN. SCRAM needs the key's SCRAM verifier (salt, iterations, StoredKey,
-ServerKey), which the store does not keep yet, so store-backed keys log in with PLAIN.
-Each API key is also a SCRAM user of its shared physical cluster with the same secret
-(that is how the mothership provisions it), so the gateway logs in upstream as the key.
+The store keeps a salted scrypt hash of each API key's secret (for SASL/PLAIN) and its
+SCRAM verifiers (salt, iterations, StoredKey, ServerKey; keys made before the store kept
+them log in with PLAIN only). API keys are gateway credentials only: upstream, the
+gateway logs in as the tenant's own Kafka principal, whose password the store keeps
+encrypted (the mothership creates that user, with ACLs confined to the tenant's prefix).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
+from streamplane.capacity import tenant_limits
 from streamplane.gateway.auth import (
     InMemoryKeyVerifier,
     ScramEntry,
@@ -23,7 +24,13 @@ from streamplane.gateway.auth import (
     UpstreamCredentials,
 )
 from streamplane.mothership.reconciler import tenant_prefix
-from streamplane.mothership.store import ClusterType, NotFoundError, Store
+from streamplane.mothership.store import (
+    ApiKey,
+    ClusterType,
+    LogicalClusterStatus,
+    NotFoundError,
+    Store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +105,25 @@ class StoreKeyVerifier:
 
     def _verify(self, key: str, secret: str) -> TenantIdentity | None:
         api_key = self._store.api_keys.verify(key, secret)
-        if api_key is None:
-            return None
+        return self._identity(api_key) if api_key is not None else None
+
+    def _identity(self, api_key: ApiKey) -> TenantIdentity | None:
+        """Whom the key stands for; None if its cluster is not one this gateway serves or
+        has no principal yet (the mothership makes it before the cluster runs)."""
         cluster_id = api_key.logical_cluster_id
         if not self._served(cluster_id):
             return None
-        return TenantIdentity(key=key, cluster_id=cluster_id, prefix=tenant_prefix(cluster_id),
-                              upstream=UpstreamCredentials(username=key, password=secret))
+        try:
+            principal = self._store.tenant_principals.get(cluster_id)
+        except NotFoundError:
+            log.warning("cluster %s has no Kafka principal yet; refusing key %s",
+                        cluster_id, api_key.id)
+            return None
+        cluster_type = self._store.logical_clusters.get(cluster_id).type.value
+        return TenantIdentity(key=api_key.id, cluster_id=cluster_id,
+                              prefix=tenant_prefix(cluster_id), limits=tenant_limits(cluster_type),
+                              upstream=UpstreamCredentials(username=principal.username,
+                                                           password=principal.password))
 
     def _served(self, cluster_id: str) -> bool:
         try:
@@ -112,10 +131,20 @@ class StoreKeyVerifier:
         except NotFoundError:
             return False
         return (cluster.type != ClusterType.DEDICATED
-                and cluster.physical_cluster_id == self._physical)
+                and cluster.physical_cluster_id == self._physical
+                and cluster.status not in (LogicalClusterStatus.DELETING,
+                                           LogicalClusterStatus.DELETED))
 
     async def scram(self, key: str, mechanism: str) -> ScramEntry | None:
-        return None
+        return await asyncio.to_thread(self._scram, key, mechanism)
+
+    def _scram(self, key: str, mechanism: str) -> ScramEntry | None:
+        found = self._store.api_keys.scram_credential(key, mechanism)
+        if found is None:
+            return None
+        api_key, credential = found
+        identity = self._identity(api_key)
+        return ScramEntry(credential, identity) if identity is not None else None
 
     async def live(self, keys: Collection[str]) -> set[str]:
         return await asyncio.to_thread(self._live, list(keys))

@@ -109,6 +109,10 @@ class PhysicalClusterSpec(_Model):
     broker_configs: dict[str, str] = Field(default_factory=dict)
     jvm: JvmSpec = JvmSpec()
     super_user: SuperUser
+    #: shared clusters: tenant (logical cluster id) -> the cell (``BrokerSpec.cell``) its
+    #: replicas live in; a tenant not listed lives in ``cell-0``. Not Kafka configuration:
+    #: the mothership's balancer reads it, the satellite ignores it.
+    tenant_cells: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("id")
     @classmethod

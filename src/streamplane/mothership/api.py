@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import time
@@ -11,11 +12,22 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kafka.errors import KafkaError
 from pydantic import BaseModel
 
-from streamplane.capacity import cluster_capacity
+from streamplane.capacity import cku_capacity, cluster_capacity
+from streamplane.loops.balancer.analyzer import Analyzer
+from streamplane.loops.balancer.model import DEFAULT_CELL, ClusterModel, Resource
+from streamplane.models.status import ClusterStatus
 from streamplane.mothership import schemas as s
-from streamplane.mothership.access import ClusterNotReadyError, KafkaTarget, target_for
+from streamplane.mothership.access import (
+    ClusterNotReadyError,
+    KafkaTarget,
+    serves_through_gateway,
+    target_for,
+)
+from streamplane.mothership.balancing import BalancingService, cluster_model, dump_plan, load_summary
+from streamplane.mothership.gateways import GatewaySupervisor
 from streamplane.mothership.kafka_admin import (
     AdminError,
     ClusterUnreachableError,
@@ -25,19 +37,28 @@ from streamplane.mothership.kafka_admin import (
     UserNotFoundError,
 )
 from streamplane.mothership.kafka_admin.models import TopicDescription
+from streamplane.mothership.reconciler import CELL_OPERATIONS, QUARANTINE_BROKERS, QUARANTINE_CELL
+from streamplane.mothership.scheduler import with_cell
 from streamplane.mothership.store import (
     AlreadyExistsError,
     ClaimOutcome,
+    ClusterType,
     ConflictError,
     IdempotencyKeyReusedError,
     LogicalCluster,
     LogicalClusterStatus,
     NotFoundError,
     OperationStatus,
+    PhysicalCluster,
     Store,
     request_fingerprint,
 )
 from streamplane.versions import KAFKA_RELEASES, supported_versions
+
+#: the monitor's window for byte rates when the API reads a cluster's load
+LOAD_RATE_WINDOW_S = 2.0
+#: a scale-in must leave the data under this share of the remaining brokers' disks
+CAPACITY_SHARE = 0.8
 
 
 class ApiError(Exception):
@@ -65,9 +86,15 @@ def _describe_settled(target: KafkaTarget, name: str, timeout: float = 10.0) -> 
             time.sleep(0.1)
 
 
-def create_app(store: Store, admin_token: str, changed: Callable[[], None] | None = None) -> FastAPI:
+def create_app(store: Store, admin_token: str, changed: Callable[[], None] | None = None,
+               balancing: BalancingService | None = None,
+               gateways: GatewaySupervisor | None = None) -> FastAPI:
     """``changed`` is called (from a worker thread) after a request changed desired state,
     so the reconciler acts at once instead of at its next tick."""
+    tenant_protocol = gateways.security_protocol if gateways is not None else "SASL_PLAINTEXT"
+
+    def cluster_out(lc: LogicalCluster) -> s.ClusterOut:
+        return s.ClusterOut.of(lc, tenant_protocol)
     app = FastAPI(title="Streamplane", version="1", description="Managed Apache Kafka.",
                   responses={401: {"model": s.ErrorOut}})
 
@@ -184,10 +211,13 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
         op = store.operations.create(kind, target, request=request)
         return s.OperationOut.of(store.operations.update(op.id, status=OperationStatus.SUCCEEDED))
 
-    def kafka(lc: LogicalCluster) -> KafkaTarget:
+    def running(lc: LogicalCluster) -> None:
         if lc.status != LogicalClusterStatus.RUNNING:
             raise ClusterNotReadyError(
                 f"cluster {lc.name} is {lc.status.value}, not RUNNING; try again once it runs")
+
+    def kafka(lc: LogicalCluster) -> KafkaTarget:
+        running(lc)
         return target_for(store, lc)
 
     # ---- routes -----------------------------------------------------------------------
@@ -196,9 +226,27 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/v1/gateways", dependencies=[Auth])
+    def list_gateways() -> list[s.GatewayOut]:
+        """The gateways in front of the shared clusters, and the certificate each serves."""
+        if gateways is None:
+            return []
+        return [s.GatewayOut.model_validate(g) for g in gateways.certificates()]
+
+    @app.post("/v1/gateways/reload-tls", dependencies=[Auth], status_code=202,
+              responses={409: {"model": s.ErrorOut}})
+    def reload_gateway_tls() -> s.GatewayReloadOut:
+        """Make every gateway load its certificate files now: new connections get the new
+        certificate, open ones keep theirs. ``GET /v1/gateways`` shows what each serves."""
+        if gateways is None or gateways.tls is None:
+            raise ApiError(409, "tls_not_enabled",
+                           "the gateways do not serve TLS: run the mothership with "
+                           "--gateway-tls-cert and --gateway-tls-key")
+        return s.GatewayReloadOut(asked=gateways.reload_tls())
+
     @app.get("/v1/clusters", dependencies=[Auth])
     def list_clusters() -> list[s.ClusterOut]:
-        return [s.ClusterOut.of(lc) for lc in store.logical_clusters.list()]
+        return [cluster_out(lc) for lc in store.logical_clusters.list()]
 
     @app.post("/v1/clusters", status_code=202, dependencies=[Auth], responses=ERRORS)
     def create_cluster(body: s.ClusterCreate, request: Request,
@@ -217,14 +265,14 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
                                                 kafka_version=body.kafka_version, zones=body.zones,
                                                 cku=body.cku)
                 op = tx.operations.create("create_cluster", lc.id, request=body.model_dump(mode="json"))
-            return 202, dump(s.ClusterAccepted(operation=s.OperationOut.of(op), cluster=s.ClusterOut.of(lc)))
+            return 202, dump(s.ClusterAccepted(operation=s.OperationOut.of(op), cluster=cluster_out(lc)))
 
         return idempotent(request, body, idempotency_key, run)  # type: ignore[return-value]
 
     @app.get("/v1/clusters/{ref}", dependencies=[Auth], responses=ERRORS)
     def get_cluster(ref: str) -> JSONResponse:
         lc = cluster(ref)
-        return JSONResponse(dump(s.ClusterOut.of(lc)), headers={"ETag": f'"{lc.generation}"'})
+        return JSONResponse(dump(cluster_out(lc)), headers={"ETag": f'"{lc.generation}"'})
 
     @app.patch("/v1/clusters/{ref}", status_code=202, dependencies=[Auth], responses=ERRORS)
     def update_cluster(ref: str, body: s.ClusterUpdate, request: Request,
@@ -233,13 +281,92 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
         def run() -> tuple[int, dict[str, Any]]:
             lc = cluster(ref)
             gen = expected_generation(if_match, body.generation)
+            scaling = body.cku is not None and body.cku != lc.cku
+            if scaling:
+                assert body.cku is not None
+                check_scale(lc, body.cku)
+                gen = lc.generation if gen is None else gen  # two scale requests: one wins
             with store.transaction() as tx:
-                new = tx.logical_clusters.update(lc.id, expected_generation=gen, name=body.name)
-                op = tx.operations.create("update_cluster", lc.id, request=body.model_dump(mode="json"))
-                op = tx.operations.update(op.id, status=OperationStatus.SUCCEEDED)
-            return 202, dump(s.ClusterAccepted(operation=s.OperationOut.of(op), cluster=s.ClusterOut.of(new)))
+                try:
+                    new = tx.logical_clusters.update(lc.id, expected_generation=gen, name=body.name,
+                                                     cku=body.cku)
+                except ConflictError as exc:
+                    if scaling:
+                        raise ApiError(409, "conflict", f"cluster {lc.name} changed while this request was "
+                                       f"checked (another scale request?); read it again and retry: {exc}") from None
+                    raise
+                if scaling:
+                    op = tx.operations.create("scale_cluster", lc.id,
+                                              request={"from_cku": lc.cku, "cku": body.cku})
+                else:
+                    op = tx.operations.create("update_cluster", lc.id, request=body.model_dump(mode="json"))
+                    op = tx.operations.update(op.id, status=OperationStatus.SUCCEEDED)
+            return 202, dump(s.ClusterAccepted(operation=s.OperationOut.of(op), cluster=cluster_out(new)))
 
         return idempotent(request, body, idempotency_key, run)  # type: ignore[return-value]
+
+    def check_scale(lc: LogicalCluster, cku: int) -> None:
+        """Refuse a CKU change that cannot be done, saying why."""
+        if lc.type != ClusterType.DEDICATED or lc.cku is None:
+            raise ApiError(422, "invalid_request", f"cluster {lc.name} is a {lc.type.value} cluster: it has "
+                           "no CKUs to scale; only dedicated clusters are sized in CKUs")
+        if lc.status != LogicalClusterStatus.RUNNING:
+            raise ApiError(409, "cluster_not_ready", f"cluster {lc.name} is {lc.status.value}; it can be "
+                           "scaled once it is RUNNING")
+        open_scale = [op for op in store.operations.list(target_id=lc.id, limit=20)
+                      if op.kind == "scale_cluster" and not op.status.finished]
+        if open_scale:
+            raise ApiError(409, "scale_in_progress", f"cluster {lc.name} is already scaling to {lc.cku} CKU "
+                           f"(operation {open_scale[0].id}); wait for it to finish")
+        if cku < lc.cku:
+            problems = scale_down_problems(lc, cku)
+            if problems:
+                raise ApiError(422, "insufficient_capacity", f"cluster {lc.name} cannot shrink to {cku} CKU "
+                               f"({cku_capacity(cku).brokers} brokers): " + "; ".join(problems))
+
+    def physical(lc: LogicalCluster) -> tuple[PhysicalCluster, ClusterStatus]:
+        if lc.physical_cluster_id is None:
+            raise ClusterNotReadyError(f"cluster {lc.name} has no Kafka cluster yet ({lc.status.value})")
+        pc = store.physical_clusters.get(lc.physical_cluster_id)
+        status = (balancing.statuses.get(pc.satellite, pc.id) if balancing is not None else None) \
+            or pc.observed_status
+        if status is None or not status.bootstrap:
+            raise ClusterNotReadyError(f"cluster {lc.name} reports no brokers yet; try again once it runs")
+        return pc, status
+
+    def model_of(lc: LogicalCluster, rate_window_s: float) -> tuple[PhysicalCluster, ClusterModel]:
+        if lc.type != ClusterType.DEDICATED:
+            raise ApiError(422, "invalid_request", f"cluster {lc.name} is a {lc.type.value} tenant of a shared "
+                           "cluster; load and balancing are shown for dedicated clusters")
+        pc, status = physical(lc)
+        try:
+            return pc, asyncio.run(cluster_model(store, pc, status, rate_window_s))
+        except (OSError, KafkaError, ValueError) as exc:
+            raise ApiError(503, "cluster_unreachable", f"cannot read the load of cluster {lc.name}: {exc}") from None
+
+    def scale_down_problems(lc: LogicalCluster, cku: int) -> list[str]:
+        cap = cku_capacity(cku)
+        pc, model = model_of(lc, 0.0)
+        keep = set(sorted(b.id for b in pc.spec.brokers)[:cap.brokers])
+        problems = []
+        wide = sorted({p.topic: p.replication_factor for p in model.partitions
+                       if p.replication_factor > cap.brokers}.items())
+        if wide:
+            problems.append("replication factor above the broker count: " + ", ".join(
+                f"topic {t} has {rf} replicas" for t, rf in wide[:5]) + (" and more" if len(wide) > 5 else ""))
+        user_partitions = sum(1 for p in model.partitions if not p.topic.startswith("__"))
+        if user_partitions > cap.partitions:
+            problems.append(f"it has {user_partitions} partitions and {cku} CKU allow {cap.partitions}")
+        data = sum(p.size_bytes * p.replication_factor for p in model.partitions)
+        disks = [model.broker(b).capacity.disk_bytes for b in keep if b in model.broker_ids]
+        room = sum(d for d in disks if d) * CAPACITY_SHARE
+        if disks and all(disks) and data > room:
+            problems.append(f"it holds {data / 2**30:.2f} GiB with replicas and {cap.brokers} brokers hold "
+                            f"{room / 2**30:.2f} GiB at {CAPACITY_SHARE:.0%} of their disks")
+        ingress = model.total(Resource.NW_IN)
+        if ingress > cap.ingress_mbps * 1e6:
+            problems.append(f"it takes in {ingress / 1e6:.1f} MB/s and {cku} CKU allow {cap.ingress_mbps} MB/s")
+        return problems
 
     @app.delete("/v1/clusters/{ref}", status_code=202, dependencies=[Auth], responses=ERRORS)
     def delete_cluster(ref: str, request: Request,
@@ -252,7 +379,7 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
             with store.transaction() as tx:
                 new = tx.logical_clusters.mark_deleting(lc.id, expected_generation=expected_generation(if_match))
                 op = tx.operations.create("delete_cluster", lc.id)
-            return 202, dump(s.ClusterAccepted(operation=s.OperationOut.of(op), cluster=s.ClusterOut.of(new)))
+            return 202, dump(s.ClusterAccepted(operation=s.OperationOut.of(op), cluster=cluster_out(new)))
 
         return idempotent(request, None, idempotency_key, run)  # type: ignore[return-value]
 
@@ -271,6 +398,93 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
     def cluster_operations(ref: str) -> list[s.OperationOut]:
         return [s.OperationOut.of(op) for op in store.operations.list(target_id=cluster(ref).id)]
 
+    # ---- load and balancing -------------------------------------------------------------
+
+    @app.get("/v1/clusters/{ref}/load", dependencies=[Auth], responses=ERRORS)
+    def cluster_load(ref: str) -> s.ClusterLoadOut:
+        lc = cluster(ref)
+        pc, model = model_of(lc, LOAD_RATE_WINDOW_S)
+        goals = Analyzer().goals
+        balance = balancing.status(pc.id) if balancing is not None else None
+        return s.ClusterLoadOut(
+            cluster_id=lc.id, physical_cluster_id=pc.id,
+            brokers=[b.model_dump(mode="json") for b in load_summary(model)],
+            partitions=len(model.partitions),
+            imbalance={g.name: g.imbalance(model) for g in goals}, notes=model.notes,
+            balance=balance.model_dump(mode="json") if balance is not None else None)
+
+    @app.get("/v1/clusters/{ref}/balance", dependencies=[Auth], responses=ERRORS)
+    def cluster_balance(ref: str) -> dict[str, Any]:
+        lc = cluster(ref)
+        if lc.physical_cluster_id is None or balancing is None:
+            raise ClusterNotReadyError(f"cluster {lc.name} is not balanced yet ({lc.status.value})")
+        status = balancing.status(lc.physical_cluster_id)
+        if status is None:
+            raise ClusterNotReadyError(f"cluster {lc.name} has no balancer yet; try again in a few seconds")
+        return status.model_dump(mode="json")
+
+    @app.post("/v1/clusters/{ref}/rebalance", status_code=202, dependencies=[Auth], responses=ERRORS)
+    def rebalance(ref: str, body: s.RebalanceRequest | None = None) -> JSONResponse:
+        lc = cluster(ref)
+        body = body or s.RebalanceRequest()
+        pc, model = model_of(lc, LOAD_RATE_WINDOW_S)
+        if body.dry_run:
+            plan = Analyzer().plan(model)
+            return JSONResponse({"dry_run": True, "plan": dump_plan(plan)}, 200)
+        if balancing is None or not balancing.act(pc.id, "rebalance", "an operator asked for a rebalance"):
+            raise ClusterNotReadyError(f"cluster {lc.name} has no balancer yet; try again in a few seconds")
+        return JSONResponse({"dry_run": False, "requested": True}, 202)
+
+    @app.post("/v1/clusters/{ref}/quarantine", status_code=202, dependencies=[Auth], responses=ERRORS)
+    def quarantine(ref: str, body: s.QuarantineRequest | None = None) -> s.ClusterAccepted:
+        """Move a basic/standard tenant into the quarantine cell of its shared cluster (or
+        back with ``release``), online: only its partitions move."""
+        body = body or s.QuarantineRequest()
+        lc = cluster(ref)
+        if lc.type == ClusterType.DEDICATED:
+            raise ApiError(422, "invalid_request", f"cluster {lc.name} is dedicated: it has brokers of its own; "
+                           "quarantine moves a basic or standard tenant into a cell of its own")
+        if lc.status != LogicalClusterStatus.RUNNING or lc.physical_cluster_id is None:
+            raise ApiError(409, "cluster_not_ready", f"cluster {lc.name} is {lc.status.value}; it can be "
+                           "quarantined once it is RUNNING")
+        pc = store.physical_clusters.get(lc.physical_cluster_id)
+        now = pc.spec.tenant_cells.get(lc.id, DEFAULT_CELL)
+        target = DEFAULT_CELL if body.release else QUARANTINE_CELL
+        if now == target:
+            raise ApiError(409, "conflict", f"cluster {lc.name} already lives in cell {target}")
+        busy = [op for op in store.operations.list(target_id=lc.id, limit=20)
+                if op.kind in CELL_OPERATIONS and not op.status.finished]
+        if busy:
+            raise ApiError(409, "conflict", f"cluster {lc.name} is already moving between cells "
+                           f"(operation {busy[0].id}); wait for it to finish")
+        spec = pc.spec
+        cells = dict(spec.tenant_cells)
+        if body.release:
+            cells.pop(lc.id, None)
+        else:
+            cells[lc.id] = QUARANTINE_CELL
+            if not any(b.cell == QUARANTINE_CELL for b in spec.brokers):
+                sat = store.satellites.get(pc.satellite)
+                spec = with_cell(spec, QUARANTINE_CELL, QUARANTINE_BROKERS, sat.zone)
+        spec = spec.model_copy(update={"tenant_cells": cells})
+        kind = "release_cluster" if body.release else "quarantine_cluster"
+        with store.transaction() as tx:
+            tx.physical_clusters.update_spec(spec, expected_generation=pc.generation)
+            op = tx.operations.create(kind, lc.id, request={"cell": target})
+        if changed is not None:
+            changed()
+        return s.ClusterAccepted(operation=s.OperationOut.of(op), cluster=cluster_out(lc))
+
+    @app.post("/v1/clusters/{ref}/rebalance/{action}", status_code=202, dependencies=[Auth], responses=ERRORS)
+    def rebalance_action(ref: str, action: str) -> dict[str, Any]:
+        lc = cluster(ref)
+        if action not in ("pause", "resume", "cancel"):
+            raise ApiError(404, "not_found", f"no rebalance action {action!r}; use pause, resume or cancel")
+        if lc.physical_cluster_id is None or balancing is None or not balancing.act(
+                lc.physical_cluster_id, action):  # type: ignore[arg-type]
+            raise ApiError(409, "conflict", f"cluster {lc.name} has no rebalance running to {action}")
+        return {"requested": action}
+
     # ---- API keys ---------------------------------------------------------------------
 
     @app.post("/v1/clusters/{ref}/api-keys", status_code=202, dependencies=[Auth], responses=ERRORS)
@@ -280,16 +494,19 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
 
         def run() -> tuple[int, dict[str, Any]]:
             lc = cluster(ref)
-            target = kafka(lc)
+            running(lc)
+            # behind the gateway, a key is checked by the gateway and Kafka never sees it
+            target = None if serves_through_gateway(lc) else kafka(lc)
             issued = store.api_keys.create(lc.id, description=body.description)
             key, secret = issued.api_key.id, issued.secret.get_secret_value()
-            try:
-                with target.admin as admin:
-                    admin.upsert_scram_user(key, secret)
-                    admin.grant_client_access(key, target.prefix or None)
-            except BaseException:
-                store.api_keys.revoke(key)
-                raise
+            if target is not None:
+                try:
+                    with target.admin as admin:
+                        admin.upsert_scram_user(key, secret)
+                        admin.grant_client_access(key, None)
+                except BaseException:
+                    store.api_keys.revoke(key)
+                    raise
             op = finished_op("create_api_key", lc.id, {"key": key})
             out = s.ApiKeyIssued(**s.ApiKeyOut.of(issued.api_key).model_dump(), secret=secret)
             return 202, dump(s.ApiKeyAccepted(operation=op, api_key=out))
@@ -310,7 +527,8 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
         if api_key.revoked_at is not None:
             raise ApiError(409, "conflict", f"API key {key} is already revoked")
         lc = store.logical_clusters.get(api_key.logical_cluster_id)
-        if lc.status == LogicalClusterStatus.RUNNING:
+        # behind the gateway, revoking in the store is enough: it re-checks keys in use
+        if lc.status == LogicalClusterStatus.RUNNING and not serves_through_gateway(lc):
             with target_for(store, lc).admin as admin:
                 with contextlib.suppress(UserNotFoundError):
                     admin.delete_scram_user(key)  # gone already: a retried revoke

@@ -13,18 +13,20 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from streamplane.capacity import SHARED_CLUSTER_BROKERS, cku_capacity
 from streamplane.channel.config import ChannelError
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.satellite import SatelliteInfo
 from streamplane.models.status import ClusterState, ClusterStatus
+from streamplane.mothership.kafka_admin import AdminError
 from streamplane.mothership.scheduler import (
     NoCapacityError,
     SchedulerSettings,
     choose_satellite,
     physical_cluster_spec,
+    resized_spec,
 )
 from streamplane.mothership.store import (
     ClusterType,
@@ -39,10 +41,19 @@ from streamplane.mothership.store import (
 )
 from streamplane.mothership.store.ids import physical_cluster_id
 
+if TYPE_CHECKING:
+    from streamplane.mothership.balancing import BalanceStatus
+
 log = logging.getLogger(__name__)
 
 CYCLE_S = 1.0
-CLUSTER_OPERATIONS = ("create_cluster", "update_cluster", "delete_cluster")
+CLUSTER_OPERATIONS = ("create_cluster", "update_cluster", "delete_cluster", "scale_cluster",
+                      "quarantine_cluster", "release_cluster")
+SCALE = ("scale_cluster",)
+CELL_OPERATIONS = ("quarantine_cluster", "release_cluster")
+#: the cell a noisy tenant is moved to, and how many brokers it gets (room for RF 3)
+QUARANTINE_CELL = "quarantine"
+QUARANTINE_BROKERS = 3
 
 
 class Publisher(Protocol):
@@ -56,6 +67,12 @@ class Statuses(Protocol):
     def caught_up(self) -> bool: ...
 
 
+class BalanceView(Protocol):
+    """What the balancing loop last saw of a physical cluster (see balancing.py)."""
+
+    def status(self, cluster_id: str) -> BalanceStatus | None: ...
+
+
 class Directory(Protocol):
     def live(self, max_age_s: float) -> list[SatelliteInfo]: ...
     def all(self) -> list[SatelliteInfo]: ...
@@ -63,6 +80,36 @@ class Directory(Protocol):
 
 #: removes a tenant's topics, users and ACLs from its shared physical cluster
 TenantCleaner = Callable[[LogicalCluster, PhysicalCluster], None]
+#: makes a tenant's Kafka user and ACLs on its (healthy) shared physical cluster; returns
+#: the address its clients use (its gateway's), None while there is none yet
+TenantProvisioner = Callable[[LogicalCluster, PhysicalCluster, ClusterStatus], str | None]
+
+
+def _applied(pc: PhysicalCluster, status: ClusterStatus | None) -> bool:
+    """The satellite runs the PSC's current generation, healthy."""
+    return (status is not None and status.observed_generation == pc.generation
+            and status.status == ClusterState.HEALTHY)
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(map(str, ids))
+
+
+def _moving(balance: BalanceStatus | None) -> str:
+    ex = balance.execution if balance is not None else None
+    if ex is None or not ex.moves_total:
+        return ""
+    eta = f", ETA {ex.eta_s:.0f} s" if ex.eta_s is not None else ""
+    return (f", {ex.moves_done}/{ex.moves_total} partition moves, "
+            f"{ex.bytes_moved / 2**20:.1f} of {ex.bytes_total / 2**20:.1f} MiB moved{eta}")
+
+
+def _percent(balance: BalanceStatus | None, low: float, high: float) -> float:
+    ex = balance.execution if balance is not None else None
+    if ex is None or not ex.moves_total:
+        return low
+    done = ex.bytes_moved / ex.bytes_total if ex.bytes_total else ex.moves_done / ex.moves_total
+    return low + (high - low) * min(1.0, done)
 
 
 def tenant_prefix(cluster_id: str) -> str:
@@ -78,6 +125,8 @@ class Reconciler:
     directory: Directory
     settings: SchedulerSettings = field(default_factory=SchedulerSettings)
     clean_tenant: TenantCleaner | None = None
+    balancing: BalanceView | None = None
+    provision_tenant: TenantProvisioner | None = None
     _published: dict[str, int] = field(default_factory=dict)
     _withdrawn: set[str] = field(default_factory=set)
     _seen: dict[str, tuple[str, int | None, str | None]] = field(default_factory=dict)
@@ -179,8 +228,89 @@ class Reconciler:
             if pc is None or pc.generation != self._published.get(pc.id):
                 return said  # a new physical cluster is published next cycle
         status = self.statuses.get(pc.satellite, pc.id)
+        scaled = await asyncio.to_thread(self._scale, lc, pc, status)
+        if scaled is None:
+            scaled = await asyncio.to_thread(self._move_cell, lc, pc, status)
+        if scaled is not None:
+            return "; ".join(x for x in (said, scaled) if x)
         followed = await asyncio.to_thread(self._follow, lc, pc, status)
         return "; ".join(x for x in (said, followed) if x)
+
+    def _applying(self, lc: LogicalCluster, pc: PhysicalCluster, status: ClusterStatus | None,
+                  what: str) -> str:
+        registered = sum(1 for b in status.brokers if b.registered) if status else 0
+        total = len(status.brokers) if status else len(pc.spec.brokers)
+        return self._set(lc, lc.status, f"{what}: satellite {pc.satellite} is applying the change "
+                         f"({registered}/{total} brokers registered)", 15.0)
+
+    # ---- moving a tenant between cells ------------------------------------------------
+
+    def _move_cell(self, lc: LogicalCluster, pc: PhysicalCluster, status: ClusterStatus | None) -> str | None:
+        """One step of a quarantine (or release): done once the balancer has seen, at the
+        PSC's generation, every replica of every tenant inside its cell."""
+        if lc.status != LogicalClusterStatus.RUNNING or not self._open_operations(lc, CELL_OPERATIONS):
+            return None
+        cell = pc.spec.tenant_cells.get(lc.id, "cell-0")
+        what = f"moving to cell {cell}"
+        if not _applied(pc, status):
+            return self._applying(lc, pc, status, what)
+        balance = self.balancing.status(pc.id) if self.balancing is not None else None
+        inside = (balance is not None and balance.generation == pc.generation and balance.execution is None
+                  and balance.evaluated_at is not None and balance.imbalance.get("cell-containment", 1) == 0)
+        if not inside:
+            return self._set(lc, lc.status, f"{what}{_moving(balance)}", _percent(balance, 30.0, 95.0))
+        said = self._set(lc, LogicalClusterStatus.RUNNING, "", 100.0)
+        self._finish(lc, OperationStatus.SUCCEEDED, kinds=CELL_OPERATIONS)
+        return said or f"cluster {lc.name}: now in cell {cell}"
+
+    # ---- scaling a dedicated cluster ----------------------------------------------------
+
+    def _scale(self, lc: LogicalCluster, pc: PhysicalCluster, status: ClusterStatus | None) -> str | None:
+        """One step of a CKU change, or None when the cluster is not being scaled.
+
+        Out: the PSC gains brokers, the satellite starts them, the balancer moves load onto
+        them. In: the balancer drains the brokers that go (highest ids), and only once they
+        hold nothing does the PSC drop them; the satellite then stops and unregisters them.
+        The scale operation ends when the cluster is healthy at its final size and the
+        balancer has balanced that generation.
+        """
+        if lc.type != ClusterType.DEDICATED or lc.cku is None or lc.status != LogicalClusterStatus.RUNNING:
+            return None
+        target = cku_capacity(lc.cku).brokers
+        ids = sorted(b.id for b in pc.spec.brokers)
+        scaling = bool(self._open_operations(lc, SCALE))
+        if len(ids) == target and not scaling:
+            return None
+        what = f"scaling to {lc.cku} CKU ({target} brokers)"
+        if not _applied(pc, status):
+            return self._applying(lc, pc, status, what)
+        balance = self.balancing.status(pc.id) if self.balancing is not None else None
+        if len(ids) < target:
+            sat = self.store.satellites.get(pc.satellite)
+            pc = self.store.physical_clusters.update_spec(
+                resized_spec(pc.spec, target, sat.zone, lc.zones), expected_generation=pc.generation)
+            added = sorted({b.id for b in pc.spec.brokers} - set(ids))
+            self._set(lc, lc.status, f"{what}: starting broker(s) {_ids(added)}", 10.0)
+            return f"cluster {lc.name}: adding broker(s) {_ids(added)} to {pc.id} (generation {pc.generation})"
+        if len(ids) > target:
+            leaving = ids[target:]
+            drained = (balance is not None and balance.generation == pc.generation
+                       and balance.evaluated_at is not None and balance.execution is None
+                       and {b.id for b in balance.brokers} >= set(leaving) and balance.holds(leaving) == 0)
+            if not drained:
+                return self._set(lc, lc.status, f"{what}: draining broker(s) {_ids(leaving)}"
+                                 f"{_moving(balance)}", _percent(balance, 10.0, 70.0))
+            sat = self.store.satellites.get(pc.satellite)
+            pc = self.store.physical_clusters.update_spec(
+                resized_spec(pc.spec, target, sat.zone, lc.zones), expected_generation=pc.generation)
+            self._set(lc, lc.status, f"{what}: stopping drained broker(s) {_ids(leaving)}", 75.0)
+            return f"cluster {lc.name}: removing drained broker(s) {_ids(leaving)} from {pc.id}"
+        if balance is None or balance.balanced_generation != pc.generation:
+            return self._set(lc, lc.status, f"{what}: balancing load{_moving(balance)}",
+                             _percent(balance, 30.0, 95.0))
+        said = self._set(lc, LogicalClusterStatus.RUNNING, "", 100.0)
+        self._finish(lc, OperationStatus.SUCCEEDED, kinds=SCALE)
+        return said or f"cluster {lc.name}: scaled to {lc.cku} CKU"
 
     def _assign(self, lc: LogicalCluster, pcs: dict[str, PhysicalCluster]) -> tuple[str, LogicalCluster]:
         try:
@@ -217,7 +347,15 @@ class Reconciler:
                              LogicalClusterStatus.PROVISIONING else lc.status,
                              f"waiting for satellite {pc.satellite} to take {pc.id}", 30.0)
         if status.status == ClusterState.HEALTHY and status.observed_generation == pc.generation:
-            said = self._set(lc, LogicalClusterStatus.RUNNING, "", 100.0, bootstrap=status.bootstrap)
+            bootstrap = status.bootstrap
+            if pc.kind == PhysicalClusterKind.SHARED and self.provision_tenant is not None:
+                try:
+                    bootstrap = self.provision_tenant(lc, pc, status)
+                except AdminError as exc:
+                    return self._set(lc, lc.status, f"setting up its Kafka user failed: {exc}", None)
+                if bootstrap is None:
+                    return self._set(lc, lc.status, f"waiting for the gateway of {pc.id}", 90.0)
+            said = self._set(lc, LogicalClusterStatus.RUNNING, "", 100.0, bootstrap=bootstrap)
             self._finish(lc, OperationStatus.SUCCEEDED, kinds=("create_cluster", "update_cluster"))
             return said
         if status.status == ClusterState.FAILED:
@@ -237,7 +375,10 @@ class Reconciler:
         pc = pcs.get(lc.physical_cluster_id) if lc.physical_cluster_id else None
         if pc is not None and pc.kind == PhysicalClusterKind.SHARED:
             if self.clean_tenant is not None:
-                await asyncio.to_thread(self.clean_tenant, lc, pc)
+                try:
+                    await asyncio.to_thread(self.clean_tenant, lc, pc)
+                except AdminError as exc:  # e.g. a group whose consumers have not left yet
+                    return f"cluster {lc.name}: removing it from {pc.id} failed, retrying: {exc}"
             pc = None
         elif pc is not None:
             if not pc.deleting:

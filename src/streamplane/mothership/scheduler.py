@@ -81,3 +81,32 @@ def physical_cluster_spec(
         jvm={"heap_mb": settings.broker_heap_mb},
         super_user={"password": secrets.token_urlsafe(24)},
     )
+
+
+def resized_spec(spec: PhysicalClusterSpec, brokers: int, satellite_zone: str, zones: int,
+                 ) -> PhysicalClusterSpec:
+    """``spec`` with ``brokers`` brokers: new ones get the next ids and continue the zone
+    rotation; removed ones are the highest ids (the controllers, the lowest, stay)."""
+    current = sorted(spec.brokers, key=lambda b: b.id)
+    if brokers < spec.controllers.count and spec.controllers.mode == "combined":
+        raise ValueError(f"cluster {spec.id} runs {spec.controllers.count} controllers inside its "
+                         f"brokers, so it cannot shrink to {brokers} broker(s)")
+    if brokers <= len(current):
+        kept = tuple(current[:brokers])
+    else:
+        rotation = broker_zones(satellite_zone, zones, brokers)
+        cells = current[0].cell if current else "cell-0"
+        next_id = max((b.id for b in current), default=0) + 1
+        kept = tuple(current) + tuple(
+            BrokerSpec(id=next_id + i, zone=rotation[len(current) + i], cell=cells)
+            for i in range(brokers - len(current)))
+    return spec.model_copy(update={"brokers": kept})
+
+
+def with_cell(spec: PhysicalClusterSpec, cell: str, brokers: int, satellite_zone: str) -> PhysicalClusterSpec:
+    """``spec`` with ``brokers`` more brokers forming ``cell`` (next ids, zones rotating)."""
+    next_id = max(b.id for b in spec.brokers) + 1
+    zones = len({b.zone for b in spec.brokers})
+    rotation = broker_zones(satellite_zone, zones, brokers)
+    added = tuple(BrokerSpec(id=next_id + i, zone=rotation[i], cell=cell) for i in range(brokers))
+    return spec.model_copy(update={"brokers": spec.brokers + added})

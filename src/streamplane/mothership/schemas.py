@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamplane.capacity import MAX_CKU, MIN_CKU
-from streamplane.mothership.store import ApiKey, LogicalCluster, Operation
+from streamplane.mothership.store import ApiKey, ClusterType, LogicalCluster, Operation
 from streamplane.versions import DEFAULT_KAFKA_VERSION
 
 CLUSTER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
@@ -29,6 +29,8 @@ class ClusterCreate(_In):
 
 class ClusterUpdate(_In):
     name: str | None = Field(default=None, pattern=CLUSTER_NAME)
+    cku: int | None = Field(default=None, ge=MIN_CKU, le=MAX_CKU,
+                            description="dedicated clusters: scale to this many CKUs, online")
     generation: int | None = Field(default=None, ge=1, description="alternative to If-Match")
 
 
@@ -42,13 +44,20 @@ class ClusterOut(BaseModel):
     status: str
     status_reason: str
     bootstrap: str | None
+    security_protocol: str = Field(
+        default="SASL_PLAINTEXT",
+        description="what clients set as security.protocol: SASL_SSL when the gateway "
+                    "in front of a basic/standard cluster serves TLS")
     generation: int
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, lc: LogicalCluster) -> ClusterOut:
-        return cls.model_validate(lc.model_dump(include=set(cls.model_fields)))
+    def of(cls, lc: LogicalCluster, tenant_protocol: str = "SASL_PLAINTEXT") -> ClusterOut:
+        out = cls.model_validate(lc.model_dump(include=set(cls.model_fields)))
+        if lc.type != ClusterType.DEDICATED:
+            out.security_protocol = tenant_protocol
+        return out
 
 
 class OperationOut(BaseModel):
@@ -141,3 +150,35 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class RebalanceRequest(_In):
+    dry_run: bool = Field(default=False, description="only compute and show the plan")
+
+
+class ClusterLoadOut(BaseModel):
+    cluster_id: str
+    physical_cluster_id: str
+    brokers: list[dict[str, Any]]
+    partitions: int
+    #: goal name -> how far the cluster is from it (0 = met)
+    imbalance: dict[str, float]
+    notes: list[str]
+    balance: dict[str, Any] | None
+
+
+class QuarantineRequest(_In):
+    release: bool = Field(default=False, description="move the tenant back to the shared cell")
+
+
+class GatewayOut(BaseModel):
+    physical_cluster: str
+    bootstrap: str | None
+    security_protocol: str | None
+    #: serial (hex), subject, issuer, not_after, loads; None without TLS
+    certificate: dict[str, Any] | None = None
+
+
+class GatewayReloadOut(BaseModel):
+    #: the gateways asked to load their certificate files again
+    asked: list[dict[str, Any]]

@@ -10,7 +10,6 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import uvicorn
@@ -18,8 +17,12 @@ import uvicorn
 from streamplane.channel import ChannelConfig, DesiredPublisher, StatusReader, ensure_topics
 from streamplane.channel.registry import SatelliteDirectory
 from streamplane.daemon import exclusive, holder_pid
-from streamplane.mothership.access import clean_tenant
+from streamplane.gateway.tls import TlsSettings
+from streamplane.loops.balancer.executor import ExecutorConfig
+from streamplane.mothership.access import TenantAccess
 from streamplane.mothership.api import create_app
+from streamplane.mothership.balancing import BalanceSettings, BalancingService
+from streamplane.mothership.gateways import GatewaySupervisor
 from streamplane.mothership.reconciler import Reconciler
 from streamplane.mothership.scheduler import SchedulerSettings
 from streamplane.mothership.store import Store
@@ -89,6 +92,10 @@ class MothershipSettings:
     host: str = "127.0.0.1"
     port: int = 0
     broker_heap_mb: int = 384
+    #: per broker, while the balancer moves partitions: client traffic keeps priority
+    replication_throttle_bytes_per_s: int = 50 * 1024 * 1024
+    #: client-side TLS of the gateways in front of shared clusters; None: plain TCP
+    gateway_tls: TlsSettings | None = None
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -125,10 +132,17 @@ async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
     directory = SatelliteDirectory(channel)
     statuses.start()
     directory.start()
+    balancing = BalancingService(store, statuses, layout.root / "balancer", BalanceSettings(
+        executor=ExecutorConfig(throttle_bytes_per_s=settings.replication_throttle_bytes_per_s)))
+    # gateways outlive the mothership (see gateways.py); `streamplane down` stops them
+    gateways = GatewaySupervisor(store, layout.root, store_url=settings.db_url,
+                                 tls=settings.gateway_tls)
+    tenants = TenantAccess(store, gateways.bootstrap)
     reconciler = Reconciler(
         store, publisher, statuses, directory,
         settings=SchedulerSettings(broker_heap_mb=settings.broker_heap_mb),
-        clean_tenant=partial(clean_tenant, store))
+        clean_tenant=tenants.clean, provision_tenant=tenants.provision,
+        balancing=balancing)
     sock = _listen_again(layout, settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     loop = asyncio.get_running_loop()
@@ -136,7 +150,7 @@ async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
     def changed() -> None:
         loop.call_soon_threadsafe(reconciler.wake)
 
-    app = create_app(store, token, changed=changed)
+    app = create_app(store, token, changed=changed, balancing=balancing, gateways=gateways)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
                                            access_log=False, lifespan="off"))
     api = asyncio.create_task(server.serve(sockets=[sock]))
@@ -146,8 +160,12 @@ async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
     try:
         await statuses.wait_caught_up(CATCH_UP_TIMEOUT_S)
         reconciling = asyncio.create_task(reconciler.run(stop))
+        balancing_task = asyncio.create_task(balancing.run(stop))
+        supervising = asyncio.create_task(gateways.run(stop))
         await stop.wait()
         await reconciling
+        await supervising
+        await balancing_task
     finally:
         server.should_exit = True
         await api

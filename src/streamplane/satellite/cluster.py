@@ -20,7 +20,7 @@ from typing import Any
 
 from streamplane.engine import EngineError, KafkaDistribution
 from streamplane.engine.distribution import EngineResolver
-from streamplane.models.psc import PhysicalClusterSpec
+from streamplane.models.psc import CONTROLLER_ID_BASE, PhysicalClusterSpec
 from streamplane.models.status import ClusterState, ClusterStatus, NodeStatus
 from streamplane.satellite.health import ClusterProbe, HealthReport, verify_scram_login
 from streamplane.satellite.layout import ClusterLayout, read_json, write_json, write_private
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 60.0  # controlled shutdown moves leadership away first; give it time
 DELETE_GRACE_S = 15.0  # the data is about to be deleted, so a slow shutdown buys nothing
 FORMAT_TIMEOUT_S = 120.0
+#: how long after a failed unregistration of a removed broker it is tried again
+UNREGISTER_RETRY_S = 30.0
 
 
 def new_kafka_cluster_id() -> str:
@@ -142,6 +144,10 @@ class ClusterWorker:
         self._last_error: str | None = None
         self._deleted = False
         self._stopped = False
+        #: brokers removed from the PSC and stopped, still to be unregistered from KRaft
+        self._unregister_pending: set[int] = set()
+        #: a failed unregistration (one JVM each) is retried no sooner than this
+        self._unregister_retry_at = 0.0
         if self.record is not None:
             self.ports.reserve(self.record.used_ports())
             for node_id in self.record.nodes:
@@ -226,6 +232,7 @@ class ClusterWorker:
         self._save()
         sentences: list[str] = []
         sentences += await self._drop_removed_nodes(plans)
+        sentences += await self._unregister_removed(psc, plans, dist)
         digests = self._write_configs(psc, plans)
         formatted = await self._format(plans, dist)
         if formatted:
@@ -301,11 +308,50 @@ class ClusterWorker:
             busy = ", ".join(f"{n} ({k} replicas)" for n, k in sorted(left.items()) if k)
             return [f"waiting for node(s) {busy} to be drained before removing them"]
         await asyncio.gather(*(self._runner(n).stop(STOP_GRACE_S) for n in gone))
+        self._unregister_pending.update(n for n in gone if n < CONTROLLER_ID_BASE)
         for n in gone:
             shutil.rmtree(self.layout.node_dir(n), ignore_errors=True)
             del self.record.nodes[n]
             self.runners.pop(n, None)
         return [f"removed node(s) {', '.join(map(str, gone))}"]
+
+    async def _unregister_removed(self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan],
+                                  dist: KafkaDistribution) -> list[str]:
+        """Unregister removed brokers from the KRaft metadata, so the cluster stops
+        listing them as fenced members (Kafka's ``kafka-cluster unregister``)."""
+        if not self._unregister_pending or time.monotonic() < self._unregister_retry_at:
+            return []
+        brokers = [p for p in plans.values() if p.is_broker and self._runner(p.node_id).alive()]
+        if not brokers:
+            return []
+        bootstrap = ",".join(f"{psc.host}:{p.ports.internal}" for p in brokers)
+        config = self.layout.root / "unregister.properties"
+        write_private(config, "\n".join([
+            "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN",
+            "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{psc.super_user.name}" password="{psc.super_user.password.get_secret_value()}";',
+        ]) + "\n")
+        done, said = [], []
+        try:
+            for node_id in sorted(self._unregister_pending):
+                argv = [java_executable(), "-Xmx128m", "-cp", dist.classpath,
+                        "org.apache.kafka.tools.ClusterTool", "unregister",
+                        "--bootstrap-server", bootstrap, "--config", str(config), "--id", str(node_id)]
+                code, text = await _run_tool(argv)
+                if code is None:
+                    said.append(f"unregistering broker {node_id} timed out; retrying")
+                elif code == 0 or "BrokerIdNotRegistered" in text or "not registered" in text:
+                    done.append(node_id)
+                else:
+                    said.append(f"unregistering broker {node_id} failed: {_last_line(text, code)}")
+        finally:
+            config.unlink(missing_ok=True)
+        self._unregister_pending.difference_update(done)
+        if self._unregister_pending:
+            self._unregister_retry_at = time.monotonic() + UNREGISTER_RETRY_S
+        if done:
+            said.append(f"unregistered broker(s) {', '.join(map(str, done))}")
+        return said
 
     def _move_ports_if_taken(self, psc: PhysicalClusterSpec, node_id: int) -> str | None:
         """A port chosen for a broker can be taken by someone else before the broker binds
@@ -368,17 +414,11 @@ class ClusterWorker:
                 # "=" form: a base64url id may start with "-", which would read as an option
                 f"--cluster-id={self.record.kafka_cluster_id}", "-c", str(self.layout.config_file(node_id)),
                 "--ignore-formatted"]
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), FORMAT_TIMEOUT_S)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        code, text = await _run_tool(argv)
+        if code is None:
             return f"storage format of node {node_id} timed out"
-        if proc.returncode != 0:
-            lines = [ln for ln in out.decode(errors="replace").splitlines() if ln.strip()]
-            return f"storage format of node {node_id} failed: {lines[-1] if lines else proc.returncode}"
+        if code != 0:
+            return f"storage format of node {node_id} failed: {_last_line(text, code)}"
         return None
 
     def _start_due(
@@ -558,3 +598,22 @@ class ClusterWorker:
             last_error=self.refused or self._last_error,
             updated_at=time.time(),
         )
+
+
+async def _run_tool(argv: list[str], timeout: float = FORMAT_TIMEOUT_S) -> tuple[int | None, str]:
+    """Run one of Kafka's command-line tools: its exit code (None when it had to be killed
+    at ``timeout``) and what it printed."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return None, ""
+    return proc.returncode, out.decode(errors="replace")
+
+
+def _last_line(text: str, code: int) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit code {code}"

@@ -571,7 +571,26 @@ class Executor:
         cap_n, cap_bytes = state.config.max_partitions_in_flight, state.config.max_bytes_in_flight
         batch: list[MoveProgress] = []
         size = 0
+        # a partition may be moved in steps (leadership off a draining broker, then its
+        # replica): one step at a time, in plan order forward and the reverse order back
+        active = {m.tp for m in state.moves if m.status in ACTIVE}
+        if state.phase == Phase.RUNNING:
+            first_pending: dict[TP, MoveProgress] = {}
+            for m in state.moves:
+                if m.status == MoveStatus.PENDING:
+                    first_pending.setdefault(m.tp, m)
+            candidates = [m for m in candidates if first_pending.get(m.tp) is m and m.tp not in active]
+        else:
+            last_done: dict[TP, MoveProgress] = {}
+            for m in state.moves:
+                if m.status in (MoveStatus.DONE, *ACTIVE):
+                    last_done[m.tp] = m
+            candidates = [m for m in candidates if last_done.get(m.tp) is m]
+        taken: set[TP] = set()
         for m in candidates:
+            if m.tp in taken:
+                continue
+            taken.add(m.tp)
             weight = m.bytes_total or m.move.bytes_to_move
             if batch and (len(batch) >= cap_n or (cap_bytes is not None and size + weight > cap_bytes)):
                 break
@@ -822,13 +841,16 @@ def _enter(state: ExecutionState, phase: Phase) -> None:
 
 def _validate(plan: Plan, brokers: set[int]) -> None:
     seen: set[TP] = set()
+    last: dict[TP, tuple[int, ...]] = {}
     problems = []
     for m in plan.moves:
         tp = (m.topic, m.partition)
         name = f"{m.topic}-{m.partition}"
-        if tp in seen:
-            problems.append(f"{name} is moved twice")
+        if tp in seen and last[tp] != m.old_replicas:
+            problems.append(f"{name} is moved twice, and its second move does not start where the "
+                            f"first ends ({list(last[tp])} vs {list(m.old_replicas)})")
         seen.add(tp)
+        last[tp] = m.replicas
         if not m.replicas:
             problems.append(f"{name} has no target replicas")
         if len(set(m.replicas)) != len(m.replicas):

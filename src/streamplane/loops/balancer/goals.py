@@ -261,7 +261,7 @@ class CellContainmentGoal(Goal):
                 dests = sorted((d for d in m.allowed_brokers(p) if d not in p.replicas),
                                key=lambda d: (m.broker(d).zone in used,
                                               m.load_of(d, Resource.REPLICAS)))
-                reason = f"{self.name}: tenant {p.tenant} lives in cell {m.tenant_cell(p)}"
+                reason = f"{self.name}: {_owner(p)} lives in cell {m.tenant_cell(p)}"
                 for dst in dests:
                     if opt.apply_one(Action(ActionKind.REPLICA, i, src, dst), reason):
                         break
@@ -286,6 +286,10 @@ class CellContainmentGoal(Goal):
             sentences.append(f"tenant {tenant}: {len(parts)} partition(s) keep replicas outside "
                              f"cell {cell}, which has {live} live broker(s) for up to {rf} replicas")
         return "; ".join(sentences) or None
+
+
+def _owner(p: Partition) -> str:
+    return f"tenant {p.tenant}" if p.tenant else f"internal topic {p.topic}"
 
 
 class BrokerDrainGoal(Goal):

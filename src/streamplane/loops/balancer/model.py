@@ -193,6 +193,9 @@ class ClusterModel(BaseModel):
     partitions: list[Partition] = Field(default_factory=list)
     #: tenant (logical cluster id) -> the cell its replicas must stay in
     tenant_cells: dict[str, str] = Field(default_factory=dict)
+    #: the cell of partitions that belong to no tenant (internal topics of a shared
+    #: cluster), or None: they may go anywhere
+    untenanted_cell: str | None = None
     #: how the figures were obtained, e.g. "rates over a 5.0 s window"
     notes: list[str] = Field(default_factory=list)
 
@@ -253,7 +256,7 @@ class ClusterModel(BaseModel):
     def tenant_cell(self, p: Partition) -> str | None:
         """The cell a partition's replicas must stay in, or ``None`` if unconstrained."""
         tenant = p.tenant
-        return self.tenant_cells.get(tenant) if tenant is not None else None
+        return self.tenant_cells.get(tenant) if tenant is not None else self.untenanted_cell
 
     def allowed_brokers(self, p: Partition) -> list[int]:
         """Live brokers that may host a replica of ``p``: its tenant's cell, or any."""

@@ -77,6 +77,7 @@ async def build_model(
     broker_cells: Mapping[int, str] | None = None,
     broker_states: Mapping[int, BrokerState] | None = None,
     tenant_cells: Mapping[str, str] | None = None,
+    untenanted_cell: str | None = None,
     capacities: Mapping[int, BrokerCapacity] | None = None,
     rate_window_s: float = RATE_WINDOW_S,
     mechanism: str = "SCRAM-SHA-512",
@@ -118,7 +119,8 @@ async def build_model(
         if scr.error:
             notes.append(f"no metrics from broker {b}: {scr.error}")
     return ClusterModel(cluster_id=cluster_id, brokers=brokers, partitions=partitions,
-                        tenant_cells=dict(tenant_cells or {}), notes=notes)
+                        tenant_cells=dict(tenant_cells or {}), untenanted_cell=untenanted_cell,
+                        notes=notes)
 
 
 async def build_model_from_status(status: ClusterStatus, username: str, password: str,

@@ -9,6 +9,8 @@ whose message is meant for the person who asked.
 from __future__ import annotations
 
 import re
+import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
+import kafka.errors as kafka_errors
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import (
     AclBinding,
@@ -32,9 +35,10 @@ from confluent_kafka.admin import (
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
-    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
+from kafka import KafkaAdminClient
+from kafka.protocol.admin import AlterClientQuotasRequest, DescribeClientQuotasRequest
 
 from streamplane.mothership.kafka_admin import acls
 from streamplane.mothership.kafka_admin.errors import (
@@ -65,11 +69,16 @@ _GRACE_S = 2.0
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 #: Kafka's default for new SCRAM credentials; 4096 is the least a broker accepts
 SCRAM_ITERATIONS = 8192
+#: a deleted user keeps a credential with a password nobody knows, marked by this
+#: iteration count (see ``delete_scram_user``)
+RETIRED_ITERATIONS = 4099
 #: topics whose names start with this are Kafka's own (__consumer_offsets, ...)
 INTERNAL_PREFIX = "__"
 #: SCRAM user names we accept: what a Kafka principal, a log line and a URL carry safely
 USER_NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
 _METADATA_POLL_S = 0.1
+#: DescribeClientQuotas: match the entity's name exactly
+_QUOTA_MATCH_EXACT = 0
 
 _UNREACHABLE = frozenset({
     KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
@@ -128,6 +137,10 @@ class ClusterAdmin:
             "logger": RDKAFKA_LOG.getChild("admin"),
             "error_cb": self._client_errors,
         })
+        #: client quotas go through kafka-python: librdkafka has no client-quota admin API
+        self._password = password
+        self._quota_admin: Any = None
+        self._quota_lock = threading.Lock()
 
     # ---- lifecycle -----------------------------------------------------------------
 
@@ -136,6 +149,10 @@ class ClusterAdmin:
         if self._admin is not None:
             self._admin.poll(0)
             self._admin = None
+        with self._quota_lock:
+            if self._quota_admin is not None:
+                self._quota_admin.close()
+                self._quota_admin = None
 
     def __enter__(self) -> ClusterAdmin:
         return self
@@ -262,6 +279,26 @@ class ClusterAdmin:
         self._wait(futures[name], action, topic=name)
         self._await_metadata(name, lambda meta: meta is None)
 
+    # ---- consumer groups -----------------------------------------------------------
+
+    def list_groups(self, prefix: str | None = None) -> list[str]:
+        """Ids of the consumer groups (classic and KIP-848), sorted; those starting with
+        ``prefix`` only, if given."""
+        action = "list consumer groups"
+        future = self._client.list_consumer_groups(**self._request_options())
+        listed = self._wait(future, action)
+        return sorted(g.group_id for g in listed.valid
+                      if prefix is None or g.group_id.startswith(prefix))
+
+    def delete_groups(self, group_ids: Sequence[str]) -> None:
+        """Delete consumer groups and their committed offsets. A group that still has
+        members cannot be deleted (``NON_EMPTY_GROUP``): stop its consumers first."""
+        if not group_ids:
+            return
+        futures = self._client.delete_consumer_groups(list(group_ids), **self._request_options())
+        for group_id, future in futures.items():
+            self._wait(future, f"delete consumer group {group_id!r}")
+
     # ---- SCRAM users ---------------------------------------------------------------
 
     def upsert_scram_user(self, name: str, password: str) -> None:
@@ -276,18 +313,32 @@ class ClusterAdmin:
         self._wait(futures[name], action, user=name)
 
     def delete_scram_user(self, name: str) -> None:
-        """Remove the SCRAM-SHA-512 credential: new logins as ``name`` fail from now on.
+        """Make new logins as ``name`` fail from now on: its credential is replaced by one
+        for a random password that is never stored (marked with ``RETIRED_ITERATIONS``).
+
+        Why not Kafka's own deletion: with Kafka 4.3.1, a RemoveUserScramCredentialRecord
+        in the metadata log made brokers that restarted come up with no SCRAM credential
+        at all (every user, the super-user too, refused until a credential is written
+        again). Cutting such a broker's metadata log at each batch boundary showed it: the
+        log up to the batch before that record gave a broker with every user, the log
+        including it a broker with none. Not every deletion does it (a one-broker cluster
+        that deleted a user restarted fine), so Streamplane writes none: replacing a
+        credential is an ordinary UserScramCredentialRecord.
 
         Connections already authenticated stay open; revoke the user's ACLs too so
         they can no longer do anything."""
         action = f"delete user {name!r}"
         _check_user_name(name)
-        deletion = UserScramCredentialDeletion(name, ScramMechanism.SCRAM_SHA_512)
-        futures = self._client.alter_user_scram_credentials([deletion], **self._request_options())
+        if name not in self.scram_users():
+            raise UserNotFoundError(f"cannot {action}: there is no SCRAM user named {name!r}", name)
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, RETIRED_ITERATIONS)
+        retired = UserScramCredentialUpsertion(name, info, secrets.token_bytes(48))
+        futures = self._client.alter_user_scram_credentials([retired], **self._request_options())
         self._wait(futures[name], action, user=name)
 
     def scram_users(self) -> list[str]:
-        """Names of every user with a SCRAM-SHA-512 credential (the super-user included)."""
+        """Names of every user with a SCRAM-SHA-512 credential (the super-user included;
+        users deleted by ``delete_scram_user`` left out)."""
         action = "list SCRAM users"
         # librdkafka (2.16) aborts the whole process when this request fails as a whole,
         # as it does for a principal without DESCRIBE on the cluster: ask first
@@ -296,7 +347,8 @@ class ClusterAdmin:
         described = self._wait(future, action)
         return sorted(
             name for name, desc in described.items()
-            if any(i.mechanism == ScramMechanism.SCRAM_SHA_512 for i in desc.scram_credential_infos)
+            if any(i.mechanism == ScramMechanism.SCRAM_SHA_512 and i.iterations != RETIRED_ITERATIONS
+                   for i in desc.scram_credential_infos)
         )
 
     # ---- ACLs ----------------------------------------------------------------------
@@ -338,6 +390,86 @@ class ClusterAdmin:
                                             **self._request_options())
         found = self._wait(future, action, user=principal_name)
         return sorted((_entry(b) for b in found), key=_acl_order)
+
+    # ---- client quotas -------------------------------------------------------------
+
+    def set_client_quotas(self, user: str, quotas: Mapping[str, float | None]) -> None:
+        """Set Kafka client quotas of user ``user`` (``producer_byte_rate``,
+        ``consumer_byte_rate``, ``request_percentage``, ...); a None value removes that
+        quota. Keys not named are left as they are."""
+        action = f"set the client quotas of user {user!r}"
+        _check_user_name(user)
+        bad = {k: v for k, v in quotas.items() if v is not None and not v > 0}
+        if bad:
+            raise AdminError(f"cannot {action}: quotas must be positive, not "
+                             + ", ".join(f"{k}={v}" for k, v in sorted(bad.items())))
+        if not quotas:
+            return
+        ops = [(key, float(value or 0.0), value is None) for key, value in quotas.items()]
+        request = AlterClientQuotasRequest(entries=[([("user", user)], ops)],
+                                           validate_only=False)
+        response = self._quota_request(request, action)
+        for entry in response.entries:
+            self._raise_quota_error(entry.error_code, entry.error_message, action)
+
+    def describe_client_quotas(self, user: str) -> dict[str, float]:
+        """The client quotas set on user ``user`` itself (not defaults); {} if none."""
+        action = f"describe the client quotas of user {user!r}"
+        _check_user_name(user)
+        request = DescribeClientQuotasRequest(
+            components=[("user", _QUOTA_MATCH_EXACT, user)], strict=True)
+        response = self._quota_request(request, action)
+        self._raise_quota_error(response.error_code, response.error_message, action)
+        quotas: dict[str, float] = {}
+        for entry in response.entries or []:
+            if [(e.entity_type, e.entity_name) for e in entry.entity] == [("user", user)]:
+                quotas.update({v.key: float(v.value) for v in entry.values})
+        return quotas
+
+    def _quota_request(self, request: Any, action: str) -> Any:
+        """Send ``request`` to any broker (KRaft forwards quota changes to the controller)."""
+        try:
+            admin = self._quota_client()
+            return admin._manager.run(self._send_quota_request, admin, request)
+        except kafka_errors.KafkaError as exc:
+            if isinstance(exc, kafka_errors.AuthenticationFailedError):
+                raise ClusterUnreachableError(
+                    f"cannot {action}: the Kafka cluster at {self.bootstrap} refused the "
+                    f"credentials of {self.username!r}", "SASL_AUTHENTICATION_FAILED") from None
+            if isinstance(exc, kafka_errors.NoBrokersAvailable | kafka_errors.KafkaTimeoutError
+                          | kafka_errors.KafkaConnectionError | kafka_errors.RequestTimedOutError):
+                raise ClusterUnreachableError(
+                    f"cannot {action}: the Kafka cluster at {self.bootstrap} did not answer "
+                    f"within {self.timeout:g} s ({exc})", "_TIMED_OUT", retriable=True) from None
+            raise AdminError(f"cannot {action}: {exc}", type(exc).__name__,
+                             bool(getattr(exc, "retriable", False))) from None
+
+    async def _send_quota_request(self, admin: Any, request: Any) -> Any:
+        return await admin._manager.send(request, request_timeout_ms=int(self.timeout * 1000))
+
+    def _quota_client(self) -> Any:
+        with self._quota_lock:
+            if self._admin is None:
+                raise AdminError("this ClusterAdmin was closed; create a new one")
+            if self._quota_admin is None:
+                timeout_ms = int(self.timeout * 1000)
+                self._quota_admin = KafkaAdminClient(
+                    bootstrap_servers=self.bootstrap.split(","),
+                    security_protocol="SASL_PLAINTEXT", sasl_mechanism=SCRAM_MECHANISM,
+                    sasl_plain_username=self.username, sasl_plain_password=self._password,
+                    request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms,
+                    client_id="streamplane-admin")
+            return self._quota_admin
+
+    def _raise_quota_error(self, code: int, message: str | None, action: str) -> None:
+        if not code:
+            return
+        error = kafka_errors.for_code(code)
+        name = str(getattr(error, "message", error.__name__))
+        if name == "CLUSTER_AUTHORIZATION_FAILED":
+            raise self._forbidden(action, name)
+        raise AdminError(f"cannot {action}: {message or error.description} ({name})", name,
+                         bool(getattr(error, "retriable", False)))
 
     # ---- plumbing ------------------------------------------------------------------
 

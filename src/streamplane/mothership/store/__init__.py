@@ -25,6 +25,7 @@ from streamplane.mothership.store.records import (
     PhysicalCluster,
     PhysicalClusterKind,
     Satellite,
+    TenantPrincipal,
 )
 from streamplane.mothership.store.secretbox import SecretBox
 from streamplane.mothership.store.store import Repositories, Store
@@ -53,5 +54,6 @@ __all__ = [
     "SecretDecryptionError",
     "Store",
     "StoreError",
+    "TenantPrincipal",
     "request_fingerprint",
 ]

@@ -1,4 +1,6 @@
-"""API keys: a public id and a secret shown once. Only a salted scrypt hash is stored."""
+"""API keys: a public id and a secret shown once. Only a salted scrypt hash is stored,
+and the key's SCRAM verifiers (salt, iterations, StoredKey, ServerKey), from which the
+gateway checks a SCRAM login without ever knowing the secret."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
+from streamplane.gateway.scram import MECHANISMS, ScramCredential
 from streamplane.mothership.store import ids
 from streamplane.mothership.store._base import RepoContext
 from streamplane.mothership.store.errors import NotFoundError
@@ -73,6 +77,23 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
+def scram_verifiers(secret: str) -> dict[str, dict[str, Any]]:
+    """What a SCRAM server keeps of ``secret``, for every mechanism the gateway offers."""
+    verifiers = {}
+    for mechanism in MECHANISMS:
+        c = ScramCredential.derive(mechanism, secret)
+        verifiers[mechanism] = {"salt": _b64(c.salt), "iterations": c.iterations,
+                                "stored_key": _b64(c.stored_key), "server_key": _b64(c.server_key)}
+    return verifiers
+
+
+def _credential(mechanism: str, stored: dict[str, Any]) -> ScramCredential:
+    unb64 = base64.urlsafe_b64decode
+    return ScramCredential(mechanism, unb64(stored["salt"]), int(stored["iterations"]),
+                           stored_key=unb64(stored["stored_key"]),
+                           server_key=unb64(stored["server_key"]))
+
+
 class ApiKeys:
     def __init__(self, ctx: RepoContext, params: ScryptParams = DEFAULT_SCRYPT) -> None:
         self._ctx = ctx
@@ -85,6 +106,7 @@ class ApiKeys:
         else: it cannot be shown again."""
         secret = ids.api_key_secret()
         secret_hash = hash_secret(secret, self._params)  # slow: outside the transaction
+        scram = scram_verifiers(secret)
         with self._ctx.sessions.write() as s:
             cluster = s.get(LogicalClusterRow, logical_cluster_id)
             if cluster is None or cluster.deleted_at is not None:
@@ -95,7 +117,7 @@ class ApiKeys:
             row = ApiKeyRow(
                 id=key_id, logical_cluster_id=logical_cluster_id, secret_hash=secret_hash,
                 description=description, role=role, created_at=self._ctx.clock(),
-                revoked_at=None,
+                revoked_at=None, scram=scram,
             )
             s.add(row)
             s.flush()
@@ -130,21 +152,34 @@ class ApiKeys:
                 s.flush()
             return ApiKey.model_validate(row)
 
+    def scram_credential(self, key_id: str, mechanism: str) -> tuple[ApiKey, ScramCredential] | None:
+        """The SCRAM verifier of a live key (on a live cluster) for ``mechanism``; None if
+        the key is unknown, revoked, or older than SCRAM support (it has PLAIN only)."""
+        with self._ctx.sessions.read() as s:
+            row = s.scalar(_live_key(key_id))
+            if row is None or not row.scram or mechanism not in row.scram:
+                return None
+            return ApiKey.model_validate(row), _credential(mechanism, row.scram[mechanism])
+
     def verify(self, key_id: str, secret: str) -> ApiKey | None:
         """The key if ``secret`` is its secret and the key and its cluster are live;
         None otherwise, without saying which part was wrong."""
-        stmt = (
-            select(ApiKeyRow)
-            .join(LogicalClusterRow, LogicalClusterRow.id == ApiKeyRow.logical_cluster_id)
-            .where(
-                ApiKeyRow.id == key_id,
-                ApiKeyRow.revoked_at.is_(None),
-                LogicalClusterRow.deleted_at.is_(None),
-            )
-        )
+        stmt = _live_key(key_id)
         with self._ctx.sessions.read() as s:
             row = s.scalar(stmt)
             key = ApiKey.model_validate(row) if row is not None else None
             stored = row.secret_hash if row is not None else _DECOY_HASH
         ok = check_secret(secret, stored)  # slow: outside the transaction
         return key if ok and key is not None else None
+
+
+def _live_key(key_id: str) -> Select[ApiKeyRow]:
+    return (
+        select(ApiKeyRow)
+        .join(LogicalClusterRow, LogicalClusterRow.id == ApiKeyRow.logical_cluster_id)
+        .where(
+            ApiKeyRow.id == key_id,
+            ApiKeyRow.revoked_at.is_(None),
+            LogicalClusterRow.deleted_at.is_(None),
+        )
+    )

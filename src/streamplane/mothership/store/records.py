@@ -121,6 +121,17 @@ class IssuedApiKey(BaseModel):
     secret: SecretStr
 
 
+class TenantPrincipal(BaseModel):
+    """The Kafka user of a basic/standard cluster on its shared physical cluster."""
+
+    model_config = ConfigDict(frozen=True)
+
+    logical_cluster_id: str
+    username: str
+    password: SecretStr
+    created_at: datetime
+
+
 class Operation(_Record):
     id: str
     kind: str

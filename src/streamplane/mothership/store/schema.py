@@ -142,6 +142,24 @@ class ApiKeyRow(Base):
     role: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: SCRAM verifiers by mechanism (salt, iterations, StoredKey, ServerKey, base64);
+    #: NULL for keys made before revision 0002, which log in with SASL/PLAIN only
+    scram: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+
+
+class TenantPrincipalRow(Base):
+    """The Kafka user a basic/standard cluster's clients act as on its shared cluster
+    (the gateway logs in as it); API keys never reach Kafka themselves."""
+
+    __tablename__ = "tenant_principals"
+
+    logical_cluster_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("logical_clusters.id", ondelete="CASCADE"), primary_key=True
+    )
+    username: Mapped[str] = mapped_column(String(128))
+    #: "fernet:<token>", encrypted by the SecretBox
+    password: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class OperationRow(Base):

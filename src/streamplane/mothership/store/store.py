@@ -26,6 +26,7 @@ from streamplane.mothership.store.operations import Operations
 from streamplane.mothership.store.physical_clusters import PhysicalClusters
 from streamplane.mothership.store.satellites import Satellites
 from streamplane.mothership.store.secretbox import SecretBox
+from streamplane.mothership.store.tenant_principals import TenantPrincipals
 
 DB_FILE_NAME = "mothership.db"
 
@@ -41,6 +42,7 @@ class Repositories:
         self.api_keys = ApiKeys(ctx)
         self.operations = Operations(ctx)
         self.idempotency = IdempotencyKeys(ctx)
+        self.tenant_principals = TenantPrincipals(ctx)
 
 
 class Store(Repositories):
