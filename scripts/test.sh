@@ -2,6 +2,11 @@
 # Installs everything, then runs the whole check suite: lint, types, tests (real Kafka,
 # real PostgreSQL). The store tests run on both SQLite and PostgreSQL; the mothership runs
 # on PostgreSQL here (set STREAMPLANE_TEST_MOTHERSHIP_DB= to run it on SQLite instead).
+#
+# With no arguments the tests run as two pytest processes side by side (the mothership's
+# platform tests, and the rest), since most of their time is spent waiting for Kafka
+# processes rather than computing; each writes its output to a file, shown when both are
+# done. With arguments, one pytest process gets them: scripts/test.sh tests/gateway -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
@@ -9,10 +14,50 @@ cd "$(dirname "$0")/.."
 .venv/bin/mypy
 
 pgdir=$(mktemp -d /tmp/streamplane-test-pg.XXXXXX)
-stop_pg() { ./scripts/postgres.sh stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
-trap stop_pg EXIT
+shards=$(mktemp -d /tmp/streamplane-test-shards.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; kill -TERM "$pid" 2>/dev/null || true; done
+    ./scripts/postgres.sh stop "$pgdir" >/dev/null 2>&1 || true
+    rm -rf "$pgdir" "$shards"
+}
+trap cleanup EXIT
 pg_url=$(./scripts/postgres.sh start "$pgdir" | tail -n 1)
 export STREAMPLANE_TEST_PG_URL="$pg_url"
 export STREAMPLANE_TEST_MOTHERSHIP_DB="${STREAMPLANE_TEST_MOTHERSHIP_DB-$pg_url}"
 
-.venv/bin/pytest --durations=30 "$@"
+if [ "$#" -gt 0 ]; then
+    .venv/bin/pytest --durations=30 "$@"
+    exit
+fi
+
+# shard name and its pytest arguments; the mothership directory is the only user of the
+# PostgreSQL database the platform runs on, so it stays in one shard
+run_shard() {
+    local name=$1; shift
+    mkdir -p "$shards/$name"
+    .venv/bin/pytest --durations=20 --basetemp="$shards/$name/tmp" "$@" >"$shards/$name/out" 2>&1
+}
+run_shard platform tests/mothership & pids+=($!)
+run_shard rest --ignore=tests/mothership tests & pids+=($!)
+
+status=0
+codes=()
+for pid in "${pids[@]}"; do
+    code=0
+    wait "$pid" || code=$?
+    codes+=("$code")
+    [ "$code" -eq 0 ] || status=1
+done
+pids=()
+for name in platform rest; do
+    echo "======================== shard $name ========================"
+    cat "$shards/$name/out"
+done
+# each shard's verdict again at the end, where a reader of the tail looks
+for name in platform rest; do
+    echo "------------------------ shard $name: summary ------------------------"
+    sed -n '/short test summary info/,$p' "$shards/$name/out" | grep -v '^$' || tail -n 3 "$shards/$name/out"
+done
+echo "shards: platform exit ${codes[0]}, rest exit ${codes[1]}"
+exit "$status"
