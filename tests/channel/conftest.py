@@ -23,7 +23,7 @@ def _streamplane(*args: str, timeout: float) -> subprocess.CompletedProcess[str]
                           stdin=subprocess.DEVNULL, check=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def system_data_dir(tmp_path_factory: pytest.TempPathFactory,
                     request: pytest.FixtureRequest) -> Path:
     """The data dir of a running embedded deployment (satellite + system cluster)."""
@@ -64,7 +64,7 @@ def system_control(system_data_dir: Path) -> Iterator[SystemControl]:
     control.up()  # whatever the test did, leave the system cluster running for the next one
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def system_config(system_data_dir: Path) -> ChannelConfig:
     """The super-user's login to the system cluster, without encryption, default topics."""
     return channel_config_for_local(system_data_dir)

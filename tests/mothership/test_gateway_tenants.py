@@ -2,9 +2,11 @@
 
 Two basic clusters share one physical cluster. Their clients use the printed
 ``kafka-config`` (confluent-kafka with SCRAM-SHA-512, kafka-python with PLAIN) and reach
-the gateway, never a broker; upstream each tenant is its own Kafka user with PREFIXED
-ACLs. The tests run in order on one platform of their own, because the last one takes it
-down.
+the gateway, never a broker, over TLS (the mothership is given a gateway certificate);
+upstream each tenant is its own Kafka user with PREFIXED ACLs. The certificate is
+rotated without a restart: ``gateway reload-tls`` (or replacing the files) puts a new one
+in service while open connections carry on. The tests run in order on one platform of
+their own (on SQLite, with TLS), because the last one takes it down.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -37,6 +40,7 @@ from streamplane.mothership.store import (
     Store,
     TenantPrincipal,
 )
+from streamplane.testcerts import Issuer, install, served_serial
 from streamplane.testing import SequenceProducer, consume_sequences, wait_for
 
 from .conftest import Platform, cli, parse_properties, running_platform, streamplane
@@ -51,6 +55,8 @@ class Tenant:
     key: str
     secret: str = field(repr=False)
     props: dict[str, str] = field(repr=False)
+    #: the CA that signed the gateway's certificate, when it serves TLS
+    ca: Path | None = None
 
     @property
     def id(self) -> str:
@@ -66,18 +72,48 @@ class Tenant:
 
     def confluent(self, mechanism: str = "SCRAM-SHA-512", **extra: Any) -> dict[str, Any]:
         """The printed settings, as librdkafka takes them."""
+        tls = {"ssl.ca.location": str(self.ca)} if self.ca else {}
         return {**{k: v for k, v in self.props.items() if k != "sasl.jaas.config"},
-                "sasl.mechanism": mechanism, "logger": QUIET, **extra}
+                "sasl.mechanism": mechanism, "logger": QUIET, **tls, **extra}
 
     def kafka_python(self) -> dict[str, Any]:
+        tls = {"ssl_cafile": str(self.ca)} if self.ca else {}
         return {"bootstrap_servers": self.props["bootstrap.servers"].split(","),
                 "security_protocol": self.props["security.protocol"], "sasl_mechanism": "PLAIN",
-                "sasl_plain_username": self.key, "sasl_plain_password": self.secret}
+                "sasl_plain_username": self.key, "sasl_plain_password": self.secret, **tls}
+
+
+@dataclass
+class GatewayTls:
+    """The CA and the certificate files the mothership hands its gateways."""
+
+    issuer: Issuer
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def create(cls, where: Path, serial: int) -> GatewayTls:
+        issuer = Issuer.new("streamplane test CA")
+        tls = cls(issuer, where / "ca.pem", where / "gateway.crt", where / "gateway.key")
+        install(tls.ca, issuer.pem())
+        tls.rotate(serial)
+        return tls
+
+    def rotate(self, serial: int) -> None:
+        """New files in place (same CA, new serial), key first."""
+        cert_pem, key_pem = self.issuer.issue(serial)
+        install(self.key, key_pem)
+        install(self.cert, cert_pem)
+
+    def env(self) -> dict[str, str]:
+        return {"STREAMPLANE_GATEWAY_TLS_CERT": str(self.cert), "STREAMPLANE_GATEWAY_TLS_KEY": str(self.key)}
 
 
 @dataclass
 class World:
     platform: Platform
+    tls: GatewayTls
     a: Tenant
     b: Tenant
 
@@ -122,21 +158,22 @@ def gateway_processes(data_dir: Path) -> list[int]:
     return found
 
 
-def new_tenant(platform: Platform, name: str) -> Tenant:
+def new_tenant(platform: Platform, name: str, ca: Path | None = None) -> Tenant:
     cluster = json.loads(cli(platform, "cluster", "create", name, "--type", "basic", "--wait",
                              "--timeout", str(CREATE_TIMEOUT_S), "-o", "json"))
     assert cluster["status"] == "RUNNING" and cluster["bootstrap"], cluster
     key = json.loads(cli(platform, "api-key", "create", "--cluster", name, "-o", "json"))
     props = parse_properties(cli(platform, "kafka-config", "--cluster", name,
                                  "--api-key", key["key"], "--secret", key["secret"]))
-    return Tenant(cluster, key["key"], key["secret"], props)
+    return Tenant(cluster, key["key"], key["secret"], props, ca)
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tls = GatewayTls.create(tmp_path_factory.mktemp("gw-certs"), 0x1001)
     # the session platform owns the test PostgreSQL database; this one runs on SQLite
-    with running_platform(tmp_path_factory.mktemp("gw-platform"), shared_db=False) as platform:
-        yield World(platform, new_tenant(platform, "shop-a"), new_tenant(platform, "shop-b"))
+    with running_platform(tmp_path_factory.mktemp("gw-platform"), shared_db=False, env=tls.env()) as platform:
+        yield World(platform, tls, new_tenant(platform, "shop-a", tls.ca), new_tenant(platform, "shop-b", tls.ca))
 
 
 def create_topic(tenant: Tenant, name: str, partitions: int) -> None:
@@ -195,7 +232,7 @@ def test_each_tenant_has_its_own_cluster_behind_the_gateway(world: World) -> Non
     # clients get the gateway's address, never a broker's
     assert a.cluster["bootstrap"] == b.cluster["bootstrap"] == state["bootstrap"]
     assert a.props["bootstrap.servers"] == state["bootstrap"]
-    assert a.props["security.protocol"] == "SASL_PLAINTEXT"
+    assert a.cluster["security_protocol"] == a.props["security.protocol"] == "SASL_SSL"
     assert a.props["sasl.username"] == a.key and a.props["sasl.password"] == a.secret
     described = json.loads(cli(world.platform, "cluster", "describe", a.name, "-o", "json"))
     assert described["bootstrap"] == state["bootstrap"]
@@ -269,7 +306,8 @@ def test_a_restarted_mothership_adopts_the_running_gateway(world: World) -> None
     assert psutil.pid_exists(gateway_pid)  # the data plane does not need the control plane
     produce(world.b.confluent(), "orders", ["while the mothership is down"])
 
-    res = streamplane("up", "--detach", "--data-dir", str(world.platform.data_dir))
+    # started as before: with the gateway certificate (without it, the gateway is restarted plain)
+    res = streamplane("up", "--detach", "--data-dir", str(world.platform.data_dir), env=world.tls.env())
     assert res.returncode == 0, res.stdout + res.stderr
     wait_for(lambda: f"adopted the gateway of {pc_id} (pid {gateway_pid})"
              in layout.log_file.read_text(), 60, "the new mothership to adopt the gateway")
@@ -281,7 +319,7 @@ def test_a_revoked_key_is_refused_within_5_s(world: World) -> None:
     b = world.b
     spare = json.loads(cli(world.platform, "api-key", "create", "--cluster", b.name, "-o", "json"))
     tenant = Tenant(b.cluster, spare["key"], spare["secret"],
-                    {**b.props, "sasl.username": spare["key"], "sasl.password": spare["secret"]})
+                    {**b.props, "sasl.username": spare["key"], "sasl.password": spare["secret"]}, b.ca)
     produce(tenant.confluent(), "orders", ["from the spare key"])
     cli(world.platform, "api-key", "revoke", spare["key"])
     revoked_at = time.monotonic()
@@ -318,6 +356,76 @@ def _principals(store: Store, ids: tuple[str, ...]) -> list[TenantPrincipal]:
         except NotFoundError:
             continue
     return found
+
+
+class LiveProducer:
+    """An idempotent producer that stays connected; counts librdkafka's connections."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.stats: dict[str, Any] = {}
+        self.failed: list[KafkaError] = []
+        self.producer = Producer({**config, "acks": "all", "enable.idempotence": True,
+                                  "statistics.interval.ms": 200, "message.timeout.ms": 30000,
+                                  "stats_cb": lambda text: self.stats.update(json.loads(text))})
+
+    def send(self, topic: str, values: list[str]) -> None:
+        for v in values:
+            self.producer.produce(topic, v.encode(),
+                                  on_delivery=lambda err, _m: self.failed.append(err) if err else None)
+        assert self.producer.flush(40) == 0 and self.failed == []
+
+    def connects(self) -> int:
+        seen = self.stats.get("ts")
+        wait_for(lambda: self.producer.poll(0.1) >= 0 and self.stats.get("ts") != seen, 10,
+                 "fresh producer statistics")
+        return sum(int(b.get("connects", 0)) for b in self.stats["brokers"].values())
+
+
+def gateways(platform: Platform) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = json.loads(cli(platform, "gateway", "list", "-o", "json"))
+    return out
+
+
+def test_the_certificate_rotates_without_a_restart_or_a_dropped_connection(world: World) -> None:
+    b, tls = world.b, world.tls
+    bootstrap = b.props["bootstrap.servers"]
+    config = b.confluent()
+    [gw] = gateways(world.platform)
+    assert gw["bootstrap"] == bootstrap and gw["security_protocol"] == "SASL_SSL"
+    assert gw["certificate"]["serial"] == "1001"
+    assert served_serial(bootstrap, tls.ca) == 0x1001
+    files = world.gateway(gw["physical_cluster"])
+    gateway_pid = gateway_state(files)["pid"]
+
+    create_topic(b, "rotation", 3)
+    live = LiveProducer(config)
+    live.send("rotation", [f"before-{i}" for i in range(10)])
+    connects = live.connects()
+
+    # the files are replaced (same CA, new serial), then the operator asks for a reload
+    tls.rotate(0x2002)
+    said = cli(world.platform, "gateway", "reload-tls")
+    assert "asked 1 gateway(s)" in said
+    wait_for(lambda: served_serial(bootstrap, tls.ca) == 0x2002, 20,
+             "new connections to get the new certificate")
+    wait_for(lambda: gateways(world.platform)[0]["certificate"]["serial"] == "2002", 20,
+             "gateway list to show the new certificate")
+    assert re.search(r"TLS reload asked for \(SIGHUP\)", files.log_file.read_text()), \
+        "the reload request did not reach the gateway"
+
+    # no restart: same gateway process, and the open producer kept its connections
+    assert gateway_state(files)["pid"] == gateway_pid
+    live.send("rotation", [f"after-{i}" for i in range(10)])
+    assert live.connects() == connects, "the open producer had to reconnect"
+    values = consume(config, "rotation", "tls-readers", 20)
+    assert sorted(values) == sorted([f"before-{i}" for i in range(10)] + [f"after-{i}" for i in range(10)])
+
+    # a plain-text client is not served
+    errors: list[KafkaError] = []
+    probe = Producer({**config, "security.protocol": "SASL_PLAINTEXT", "error_cb": errors.append,
+                      "socket.timeout.ms": 3000})
+    wait_for(lambda: probe.poll(0.2) >= 0 and bool(errors), 30, "the plain-text client to fail")
+    assert probe.flush(0) == 0
 
 
 def test_down_leaves_no_gateway_behind(world: World) -> None:

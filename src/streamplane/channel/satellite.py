@@ -130,6 +130,10 @@ class KafkaDesiredSource(DesiredStateSource):
         return _Entry(spec=psc)
 
 
+#: how long closing waits for queued statuses when the status topic is not answering
+UNREACHABLE_CLOSE_S = 2.0
+
+
 class KafkaStatusSink(StatusSink):
     """Writes a satellite's ``ClusterStatus`` records to ``status`` (key ``<satellite>/<id>``).
 
@@ -170,7 +174,11 @@ class KafkaStatusSink(StatusSink):
         await self._write(cluster_id, None, [(SATELLITE_HEADER, self.satellite.encode())])
 
     async def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
-        """Deliver what is queued, for at most ``timeout`` seconds, and stop."""
+        """Deliver what is queued, for at most ``timeout`` seconds (``UNREACHABLE_CLOSE_S``
+        when the system cluster has stopped answering: a satellite publishes every status
+        again once it runs, so nothing is worth a long wait at exit), and stop."""
+        if not self._reachable:
+            timeout = min(timeout, UNREACHABLE_CLOSE_S)
         left = await self._producer.aclose(timeout)
         if left:
             log.warning("status sink %s: %d status record(s) were not delivered before closing",

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import psutil
 
 from streamplane import daemon
+from streamplane.channel.local import SYSTEM_CLUSTER_ID
 from streamplane.daemon import AlreadyRunningError
 from streamplane.engine.distribution import EngineResolver
 from streamplane.models.satellite import SatelliteInfo
@@ -189,10 +190,15 @@ class Satellite:
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
-        await asyncio.gather(*(w.stop_all() for w in self.workers.values()))
-        for worker in self.workers.values():
-            if worker.spec is not None and worker.record is not None:
-                await self.sink.publish(worker.status())
+        # the system cluster carries the control channel: it goes last, so that the other
+        # clusters' final statuses still reach the mothership
+        waves = [[w for cid, w in self.workers.items() if cid != SYSTEM_CLUSTER_ID],
+                 [w for cid, w in self.workers.items() if cid == SYSTEM_CLUSTER_ID]]
+        for wave in waves:
+            await asyncio.gather(*(w.stop_all() for w in wave))
+            for worker in wave:
+                if worker.spec is not None and worker.record is not None:
+                    await self.sink.publish(worker.status())
         log.info("satellite %s stopped every process it ran", self.name)
 
 

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 60.0  # controlled shutdown moves leadership away first; give it time
 DELETE_GRACE_S = 15.0  # the data is about to be deleted, so a slow shutdown buys nothing
+#: once most controllers of a cluster being stopped have exited, the nodes left cannot get
+#: their controlled shutdown approved (Kafka would wait minutes for it): this long, then killed
+QUORUM_LOST_GRACE_S = 10.0
 FORMAT_TIMEOUT_S = 120.0
 #: how long after a failed unregistration of a removed broker it is tried again
 UNREGISTER_RETRY_S = 30.0
@@ -530,10 +533,35 @@ class ClusterWorker:
         brokers_only = [r for n, r in self.runners.items() if n not in controllers]
         rest = [r for n, r in self.runners.items() if n in controllers]
         await asyncio.gather(*(r.stop(grace) for r in brokers_only))
-        await asyncio.gather(*(r.stop(grace) for r in rest))
+        await self._stop_voters(rest, grace)
         self._stopped = True
         if self.record is not None:
             self._save()
+
+    async def _stop_voters(self, runners: list[NodeRunner], grace: float) -> None:
+        """Stop the controller nodes together. A node that is also a broker asks the quorum
+        to approve its controlled shutdown; once fewer than a majority of the controllers
+        are left, no one can approve it, so the nodes still running get
+        ``QUORUM_LOST_GRACE_S`` more and are then killed, not left to wait out ``grace``."""
+        majority = len(runners) // 2 + 1
+        tasks = {asyncio.ensure_future(r.stop(grace)): r for r in runners}
+        pending = set(tasks)
+        while pending:
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if pending and len(pending) < majority:
+                break
+        if not pending:
+            return
+        _, pending = await asyncio.wait(pending, timeout=min(grace, QUORUM_LOST_GRACE_S))
+        if not pending:
+            return
+        left = [tasks[t] for t in pending]
+        log.warning("cluster %s: node(s) %s still stopping with the controller quorum gone; killing them",
+                    self.cluster_id, ", ".join(str(r.node_id) for r in left))
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*(r.stop(0.0) for r in left))
 
     async def _remove(self) -> str:
         await self.stop_all(DELETE_GRACE_S)
