@@ -24,7 +24,7 @@ from streamplane.testing import wait_for
 
 from .conftest import SharedCluster, Tenant, TenantFactory, deadline_loop
 
-pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.kafka, pytest.mark.timing, pytest.mark.timeout(240)]
 
 KIB = 1024
 #: a rate this box can push well past, through the gateway, with room to spare
