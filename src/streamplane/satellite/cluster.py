@@ -546,13 +546,10 @@ class ClusterWorker:
         majority = len(runners) // 2 + 1
         tasks = {asyncio.ensure_future(r.stop(grace)): r for r in runners}
         pending = set(tasks)
-        while pending:
+        while len(pending) >= majority:
             _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            if pending and len(pending) < majority:
-                break
-        if not pending:
-            return
-        _, pending = await asyncio.wait(pending, timeout=min(grace, QUORUM_LOST_GRACE_S))
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=min(grace, QUORUM_LOST_GRACE_S))
         if not pending:
             return
         left = [tasks[t] for t in pending]
