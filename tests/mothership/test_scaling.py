@@ -32,7 +32,7 @@ from .conftest import Platform, streamplane
 
 THROTTLE = 1024 * 1024  # bytes/s per broker while partitions move
 TOPIC, PARTITIONS = "orders", 12
-PRELOAD_BYTES = 24 * 1024 * 1024
+PRELOAD_BYTES = 48 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
