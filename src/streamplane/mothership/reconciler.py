@@ -308,6 +308,9 @@ class Reconciler:
         if balance is None or balance.balanced_generation != pc.generation:
             return self._set(lc, lc.status, f"{what}: balancing load{_moving(balance)}",
                              _percent(balance, 30.0, 95.0))
+        if any(op.request.get("cku") != lc.cku for op in self.store.operations.list(target_id=lc.id, limit=20)
+               if op.kind in SCALE and not op.status.finished and op.request):
+            return ""  # asked for another size after this cycle read the cluster: the next one sees it
         said = self._set(lc, LogicalClusterStatus.RUNNING, "", 100.0)
         self._finish(lc, OperationStatus.SUCCEEDED, kinds=SCALE)
         return said or f"cluster {lc.name}: scaled to {lc.cku} CKU"
