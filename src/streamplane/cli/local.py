@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from streamplane.channel import ChannelConfig, channel_config_for_local
 from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec, SuperUser
 from streamplane.models.status import ClusterState, ClusterStatus
@@ -210,12 +212,24 @@ def _wait_started(proc: subprocess.Popen[bytes], pid_of: Callable[[], int | None
 def _stop_daemon(pid: int, pid_of: Callable[[], int | None], what: str, timeout: float) -> str:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while pid_of() is not None and time.monotonic() < deadline:
+
+    def running() -> bool:
+        # its lock goes a moment before the process does: wait for both
+        return pid_of() is not None or _alive(pid)
+
+    while running() and time.monotonic() < deadline:
         time.sleep(0.2)
-    if pid_of() is not None:
+    if running():
         os.kill(pid, signal.SIGKILL)
         return f"the {what} (pid {pid}) did not stop in {timeout:.0f} s; killed it"
     return f"stopped the {what} (pid {pid})"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _tail(path: Path, lines: int = 15) -> str:
