@@ -364,7 +364,10 @@ def test_a_new_executor_rolls_back_after_kill_9(cluster: FourBrokers, tmp_path: 
 def test_a_stuck_move_is_cancelled_and_reported(cluster: FourBrokers, tmp_path: Path) -> None:
     rows = [[1, 2, 3]]
     topic = cluster.create_topic(rows)
-    cluster.fill(topic, 1, 8)
+    # 32 MiB at 1 MB/s: half a minute of copying, so the freeze lands mid-copy even on a
+    # loaded machine (with 8 MiB, a late first look could find the copy already over, and
+    # a move that is only waiting for its leader election never becomes stuck)
+    cluster.fill(topic, 1, 32)
     plan = plan_for({topic: (as_assignment(rows), as_assignment([[4, 2, 3]]))})
     status = cluster.local.status(cluster.psc.id)
     assert status is not None
@@ -383,6 +386,10 @@ def test_a_stuck_move_is_cancelled_and_reported(cluster: FourBrokers, tmp_path: 
                         and s.bytes_moved > 0, 60, "the move to be copying")
             os.kill(pid, signal.SIGSTOP)  # broker 4 took the move, and now copies nothing more
             frozen = True
+            copying = executor.state
+            assert copying is not None and copying.bytes_moved < copying.bytes_total, (
+                f"the copy ran too fast to be frozen mid-way ({copying.bytes_moved if copying else 0} "
+                "bytes already copied): the replication throttle did not hold")
             await until(lambda: (s := executor.state) is not None
                         and s.moves[0].status == MoveStatus.FAILED, 120, "the stuck move to be cancelled")
             os.kill(pid, signal.SIGCONT)
