@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -24,8 +25,12 @@ from streamplane.channel import (
     ensure_topics,
 )
 from streamplane.channel.codec import DesiredCodec
+from streamplane.channel.registry import SatelliteAnnouncer, SatelliteDirectory
 from streamplane.models.psc import PhysicalClusterSpec
+from streamplane.models.satellite import SatelliteInfo
 from streamplane.models.status import ClusterState, ClusterStatus
+from streamplane.mothership.reconciler import Reconciler
+from streamplane.mothership.store import Store
 from streamplane.satellite.source import DesiredSnapshot
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
@@ -300,6 +305,42 @@ def test_status_round_trip_from_satellites_to_the_mothership(channel: ChannelCon
     asyncio.run(main())
     [*records] = raw_records(channel, channel.status_topic, 4)
     assert {r.key() for r in records} == {b"sat-a/orders", b"sat-b/orders"}
+
+
+# ---- satellites ---------------------------------------------------------------------------
+
+
+def test_the_mothership_records_the_zone_a_satellite_restarted_with(
+        channel: ChannelConfig, tmp_path: Path) -> None:
+    name = f"sat-{uuid.uuid4().hex[:8]}"
+    store = Store.in_data_dir(tmp_path / "mothership")
+    store.migrate()
+
+    async def main() -> None:
+        announcer = SatelliteAnnouncer(channel)
+        directory = SatelliteDirectory(channel)
+        directory.start()
+        async with DesiredPublisher(channel) as publisher, StatusReader(channel) as statuses:
+            reconciler = Reconciler(store, publisher, statuses, directory)
+            try:
+                for zone, max_brokers in (("zone-a", 6), ("zone-b", 9)):
+                    assert await announcer.announce(SatelliteInfo(
+                        name=name, zone=zone, max_brokers=max_brokers, memory_mb=4096))
+                    await eventually(lambda z=zone: _announced(directory, name, z),
+                                     f"the directory to show {name} in {zone}")
+                    reconciler._sync_satellites()
+                    recorded = store.satellites.get(name)
+                    assert (recorded.zone, recorded.capacity) == (
+                        zone, {"max_brokers": max_brokers, "memory_mb": 4096})
+            finally:
+                await announcer.close()
+                await directory.close()
+
+    asyncio.run(main())
+
+
+async def _announced(directory: SatelliteDirectory, name: str, zone: str) -> bool:
+    return any(i.name == name and i.zone == zone for i in directory.all())
 
 
 # ---- topics -----------------------------------------------------------------------------

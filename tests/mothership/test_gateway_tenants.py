@@ -306,13 +306,17 @@ def test_a_restarted_mothership_adopts_the_running_gateway(world: World) -> None
     assert psutil.pid_exists(gateway_pid)  # the data plane does not need the control plane
     produce(world.b.confluent(), "orders", ["while the mothership is down"])
 
-    # started as before: with the gateway certificate (without it, the gateway is restarted plain)
-    res = streamplane("up", "--detach", "--data-dir", str(world.platform.data_dir), env=world.tls.env())
+    # started without the certificate flags: the data dir remembers them, so the gateway
+    # keeps serving TLS and is adopted as it is, not restarted plain under its SASL_SSL clients
+    assert "STREAMPLANE_GATEWAY_TLS_CERT" not in os.environ
+    res = streamplane("up", "--detach", "--data-dir", str(world.platform.data_dir))
     assert res.returncode == 0, res.stdout + res.stderr
     wait_for(lambda: f"adopted the gateway of {pc_id} (pid {gateway_pid})"
              in layout.log_file.read_text(), 60, "the new mothership to adopt the gateway")
+    assert f"gateways keep serving TLS with {world.tls.cert}" in layout.log_file.read_text()
     time.sleep(3)  # a few supervision cycles: it must not start a second one
     assert gateway_processes(world.platform.data_dir) == [gateway_pid]
+    produce(world.b.confluent(), "orders", ["after the mothership restarted without the TLS flags"])
 
 
 def test_a_revoked_key_is_refused_within_5_s(world: World) -> None:

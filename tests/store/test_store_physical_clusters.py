@@ -60,6 +60,9 @@ def test_satellites_register_heartbeat_and_list_by_last_seen(
     again = store.satellites.upsert("sat-a", zone="zone-a", capacity={"max_brokers": 8})
     assert again.created_at == registered.created_at  # an upsert keeps its birthday
     assert again.capacity == {"max_brokers": 8}
+    assert again.status == {"clusters": ["pkc-abc123"]}  # a refresh without a status keeps it
+    moved = store.satellites.upsert("sat-a", zone="zone-c", capacity={"max_brokers": 8}, status={})
+    assert moved.zone == "zone-c" and moved.status == {}
 
     recent = store.satellites.list(seen_since=clock.now - timedelta(minutes=1))
     assert [s.name for s in recent] == ["sat-a"]

@@ -21,7 +21,7 @@ from streamplane.daemon import AlreadyRunningError
 from streamplane.engine.distribution import EngineError, EngineResolver
 from streamplane.gateway.tls import TlsError, TlsSettings, check_certificate
 from streamplane.models.status import ClusterStatus
-from streamplane.mothership.server import MothershipLayout, MothershipSettings
+from streamplane.mothership.server import GatewayTlsRecordError, MothershipLayout, MothershipSettings
 from streamplane.mothership.server import run as run_mothership
 from streamplane.paths import default_data_dir
 from streamplane.satellite.agent import Satellite, SatelliteBusyError, exclusive
@@ -187,32 +187,60 @@ def mothership() -> None:
 @click.option("--gateway-tls-client-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               envvar="STREAMPLANE_GATEWAY_TLS_CLIENT_CA",
               help="Gateways require client certificates signed by these CAs (mutual TLS).")
+@click.option("--gateway-plain", is_flag=True,
+              help="Turn the gateways' TLS off (it stays on across restarts once given).")
 def mothership_run(data_dir: Path | None, db_url: str | None, host: str, port: int,
                    broker_heap_mb: int, replication_throttle: int, gateway_tls_cert: Path | None,
-                   gateway_tls_key: Path | None, gateway_tls_client_ca: Path | None) -> None:
-    """Run the mothership (API, reconciler and balancer) in the foreground."""
+                   gateway_tls_key: Path | None, gateway_tls_client_ca: Path | None,
+                   gateway_plain: bool) -> None:
+    """Run the mothership (API, reconciler and balancer) in the foreground.
+
+    Gateway TLS, once given, is remembered in the data dir: a restart without the flags
+    keeps serving TLS from the same files (tenants' SASL_SSL clients keep working);
+    --gateway-plain turns it off."""
     if (gateway_tls_cert is None) != (gateway_tls_key is None):
         raise click.UsageError("give both --gateway-tls-cert and --gateway-tls-key, or neither")
     if gateway_tls_client_ca is not None and gateway_tls_cert is None:
         raise click.UsageError("--gateway-tls-client-ca needs --gateway-tls-cert and --gateway-tls-key")
+    if gateway_plain and gateway_tls_cert is not None:
+        raise click.UsageError("--gateway-plain turns gateway TLS off: give it without --gateway-tls-*")
+    layout = MothershipLayout(_data_dir(data_dir))
     gateway_tls = None
     if gateway_tls_cert is not None and gateway_tls_key is not None:
         gateway_tls = TlsSettings(cert_file=gateway_tls_cert.resolve(), key_file=gateway_tls_key.resolve(),
                                   ca_file=gateway_tls_client_ca.resolve() if gateway_tls_client_ca else None)
+        _check_gateway_tls(gateway_tls, "the gateway TLS files do not work")
+    elif not gateway_plain:
         try:
-            check_certificate(gateway_tls)
-        except TlsError as exc:
-            fail(f"the gateway TLS files do not work: {exc}")
+            gateway_tls = layout.recorded_gateway_tls()
+        except GatewayTlsRecordError as exc:
+            fail(f"{exc}; give --gateway-tls-cert/--gateway-tls-key, or --gateway-plain")
+        if gateway_tls is not None:
+            _check_gateway_tls(gateway_tls, (
+                f"the gateways served TLS with {gateway_tls.cert_file} (recorded in "
+                f"{layout.gateway_tls_file}), and those files no longer work; give working "
+                "--gateway-tls-cert/--gateway-tls-key files, or --gateway-plain to turn TLS off"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("streamplane.rdkafka").setLevel(logging.CRITICAL)
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python narrates every connection
-    settings = MothershipSettings(_data_dir(data_dir), db_url, host, port, broker_heap_mb,
+    if gateway_tls is not None and gateway_tls_cert is None:
+        logging.getLogger(__name__).info(
+            "gateways keep serving TLS with %s, as recorded in %s (--gateway-plain turns it off)",
+            gateway_tls.cert_file, layout.gateway_tls_file)
+    settings = MothershipSettings(layout.data_dir, db_url, host, port, broker_heap_mb,
                                   replication_throttle_bytes_per_s=replication_throttle,
                                   gateway_tls=gateway_tls)
     try:
         run_mothership(settings)
     except (AlreadyRunningError, ChannelError) as exc:
         fail(str(exc))
+
+
+def _check_gateway_tls(tls: TlsSettings, problem: str) -> None:
+    try:
+        check_certificate(tls)
+    except TlsError as exc:
+        fail(f"{problem}: {exc}")
 
 
 # ---- satellite ----------------------------------------------------------------------------

@@ -171,12 +171,16 @@ class Reconciler:
     # ---- satellites and physical clusters -------------------------------------------
 
     def _sync_satellites(self) -> None:
-        known = {s.name for s in self.store.satellites.list()}
+        """Record new satellites, and the zone and capacity a satellite restarted with."""
+        known = {s.name: (s.zone, s.capacity) for s in self.store.satellites.list()}
         for info in self.directory.all():
-            if info.name not in known:
-                self.store.satellites.upsert(
-                    info.name, zone=info.zone,
-                    capacity={"max_brokers": info.max_brokers, "memory_mb": info.memory_mb})
+            capacity = {"max_brokers": info.max_brokers, "memory_mb": info.memory_mb}
+            before = known.get(info.name)
+            if before != (info.zone, capacity):
+                self.store.satellites.upsert(info.name, zone=info.zone, capacity=capacity)
+                if before is not None:
+                    log.info("satellite %s now reports zone %s and capacity %s (was zone %s, %s)",
+                             info.name, info.zone, capacity, *before)
 
     async def _sync_physical(self, pcs: dict[str, PhysicalCluster]) -> list[str]:
         said = []

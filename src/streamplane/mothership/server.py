@@ -68,6 +68,32 @@ class MothershipLayout:
     def channel_file(self) -> Path:
         return self.data_dir / "channel.json"
 
+    @property
+    def gateway_tls_file(self) -> Path:
+        """The gateways' TLS files as last given: a restart without the flags keeps TLS on."""
+        return self.root / "gateway-tls.json"
+
+    def recorded_gateway_tls(self) -> TlsSettings | None:
+        """The TLS settings the gateways were last given, or None (plain TCP)."""
+        try:
+            data = read_json(self.gateway_tls_file)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise GatewayTlsRecordError(f"cannot read {self.gateway_tls_file}: {exc}") from None
+        try:
+            return TlsSettings.model_validate(data)
+        except ValueError as exc:
+            raise GatewayTlsRecordError(f"{self.gateway_tls_file} is not a TLS setting: {exc}") from None
+
+    def record_gateway_tls(self, tls: TlsSettings | None) -> None:
+        """Remember the gateways' TLS files (None: plain TCP from now on)."""
+        if tls is None:
+            self.gateway_tls_file.unlink(missing_ok=True)
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json(self.gateway_tls_file, tls.model_dump(mode="json"))
+
     def ensure_token(self) -> str:
         if not self.token_file.exists():
             write_private(self.token_file, secrets.token_urlsafe(32) + "\n")
@@ -83,6 +109,10 @@ class MothershipLayout:
 
     def pid(self) -> int | None:
         return holder_pid(self.lock_file, self.pid_file)
+
+
+class GatewayTlsRecordError(Exception):
+    """The recorded gateway TLS settings cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +209,8 @@ async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
 def run(settings: MothershipSettings) -> None:
     layout = MothershipLayout(settings.data_dir)
     with exclusive(layout.lock_file, layout.pid_file, "mothership"):
+        layout.record_gateway_tls(settings.gateway_tls)  # only once this one runs
+
         async def main() -> None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -29,13 +29,15 @@ class Satellites:
         capacity: dict[str, Any],
         status: dict[str, Any] | None = None,
     ) -> Satellite:
-        """Register a satellite or refresh it; either way it was seen now."""
+        """Register a satellite or refresh it; either way it was seen now. A refresh without
+        a ``status`` keeps the last one."""
         now = self._ctx.clock()
         values = {
             "name": name, "zone": zone, "capacity": capacity, "status": status,
             "last_seen_at": now, "created_at": now, "updated_at": now,
         }
-        refresh = {k: v for k, v in values.items() if k not in ("name", "created_at")}
+        refresh = {k: v for k, v in values.items()
+                   if k not in ("name", "created_at") and not (k == "status" and status is None)}
         with self._ctx.sessions.write() as s:
             if s.get_bind().dialect.name == "postgresql":
                 pg = postgresql.insert(SatelliteRow).values(values)
