@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -14,6 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from streamplane.cli.local import LocalDeployment
 from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec
 from streamplane.models.status import ClusterState
+from streamplane.satellite.health import ClusterProbe
 from streamplane.testing import wait_for
 
 from .conftest import RunningCluster
@@ -105,6 +107,9 @@ def test_a_broker_is_added_and_is_only_removed_once_it_holds_no_replica(trio: Ru
         fourth = next(b for b in st.brokers if b.id == 4)
         assert fourth.registered and fourth.pid
 
+        # a client that takes broker 4 for the controller (KRaft names a random live broker)
+        probe = _probe_whose_controller_is(trio, 4)
+
         admin = AdminClient(trio.client_config())
         topic = f"on-four-{uuid.uuid4().hex[:6]}"
         admin.create_topics([NewTopic(topic, 1, replica_assignment=[[4, 1, 2]])])[topic].result(30)
@@ -121,10 +126,32 @@ def test_a_broker_is_added_and_is_only_removed_once_it_holds_no_replica(trio: Ru
                  "broker 4 to be stopped and its data deleted once drained")
         st = trio.wait_healthy(timeout=270, since=time.time())
         assert [b.id for b in st.brokers] == [1, 2, 3]
+
+        # with broker 4 gone, that client would wait for it until its next metadata refresh
+        # (5 minutes): the probe starts over with a new client instead
+        reports = []
+
+        def answers() -> bool:
+            reports.append(asyncio.run(probe.check(st.brokers[0].host, [])))
+            return reports[-1].error is None and reports[-1].registered_brokers == {1, 2, 3}
+
+        wait_for(answers, 60, "the probe to answer without broker 4", interval=1)
+        assert probe.controller() in (1, 2, 3), [r.error for r in reports]
     finally:
         if trio.psc.generation == bigger.generation:
             trio.psc = original.model_copy(update={"generation": bigger.generation + 1})
             local.source.submit(trio.psc)
+
+
+def _probe_whose_controller_is(trio: RunningCluster, broker: int) -> ClusterProbe:
+    st = trio.status()
+    bootstrap = ",".join(f"{b.host}:{b.internal_port}" for b in st.brokers if b.id != broker)
+    user = trio.psc.super_user
+    for _ in range(60):  # each new client asks anew, and each answer names a random broker
+        probe = ClusterProbe(bootstrap, user.name, user.password.get_secret_value())
+        if probe.controller() == broker:
+            return probe
+    raise AssertionError(f"60 clients in a row were told another controller than broker {broker}")
 
 
 def _log_tail(local: LocalDeployment) -> str:

@@ -316,6 +316,7 @@ class ClusterWorker:
             shutil.rmtree(self.layout.node_dir(n), ignore_errors=True)
             del self.record.nodes[n]
             self.runners.pop(n, None)
+        self._probe.renew()  # its client may have taken a removed broker for the controller
         return [f"removed node(s) {', '.join(map(str, gone))}"]
 
     async def _unregister_removed(self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -51,13 +52,38 @@ async def _await(fut: Future[T]) -> T:
     return await asyncio.wait_for(asyncio.wrap_future(fut), ADMIN_TIMEOUT_S + 1)
 
 
+#: a probe whose request failed asks for a new client at most this often
+RENEW_INTERVAL_S = 10.0
+
+
 class ClusterProbe:
-    """Admin-protocol access to one cluster as its super-user, over the internal listener."""
+    """Admin-protocol access to one cluster as its super-user, over the internal listener.
+
+    librdkafka sends some admin requests to "the controller", which Kafka (KRaft) names as
+    a random live broker, and remembers it until its next metadata refresh (5 minutes).
+    Should that broker go away (removed by a scale-in, or stopped), every such request
+    would wait for it, so after a failed request the probe starts over with a new client,
+    which asks afresh.
+    """
 
     def __init__(self, internal_bootstrap: str, user: str, password: str) -> None:
-        self._user = user
-        self._password = password
-        self._admin = AdminClient(sasl_config(internal_bootstrap, "PLAIN", user, password))
+        self._config = sasl_config(internal_bootstrap, "PLAIN", user, password)
+        self._admin = AdminClient(self._config)
+        self._renewed_at = time.monotonic()
+
+    def renew(self) -> None:
+        """Start over with a new client (which learns the cluster's brokers anew)."""
+        self._admin.poll(0)
+        self._admin = AdminClient(self._config)
+        self._renewed_at = time.monotonic()
+
+    def controller(self) -> int:
+        """The broker this probe's client takes for the controller (for diagnostics)."""
+        return int(self._admin.list_topics(timeout=ADMIN_TIMEOUT_S).controller_id)
+
+    def _failed(self) -> None:
+        if time.monotonic() - self._renewed_at >= RENEW_INTERVAL_S:
+            self.renew()
 
     async def check(self, host: str, controller_metrics_ports: list[int]) -> HealthReport:
         report = HealthReport()
@@ -76,13 +102,18 @@ class ClusterProbe:
             report.under_replicated, report.offline = urp, offline
         except (KafkaException, TimeoutError) as exc:
             report.error = _describe(exc)
+            self._failed()
         # librdkafka queues its log lines until poll(); without it they pile up for ever
         self._admin.poll(0)
         return report
 
     async def replicas_on(self, broker_ids: set[int]) -> dict[int, int]:
         """How many partition replicas each of ``broker_ids`` still holds."""
-        meta = await asyncio.to_thread(self._admin.list_topics, timeout=ADMIN_TIMEOUT_S)
+        try:
+            meta = await asyncio.to_thread(self._admin.list_topics, timeout=ADMIN_TIMEOUT_S)
+        except KafkaException:
+            self._failed()
+            raise
         counts = dict.fromkeys(broker_ids, 0)
         for topic in meta.topics.values():
             for part in topic.partitions.values():
@@ -110,7 +141,11 @@ class ClusterProbe:
             name, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password.encode()
         )
         futures = self._admin.alter_user_scram_credentials([cred])
-        await _await(futures[name])
+        try:
+            await _await(futures[name])
+        except (KafkaException, TimeoutError):
+            self._failed()
+            raise
 
 
 async def verify_scram_login(bootstrap: str, user: str, password: str) -> None:
