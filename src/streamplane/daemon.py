@@ -26,7 +26,8 @@ def _pid_file(path: Path) -> int | None:
         return None
 
 
-def _running(pid: int) -> bool:
+def pid_running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is not)."""
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -47,7 +48,7 @@ def exclusive(lock_file: Path, pid_file: Path, what: str) -> Iterator[None]:
             # a process killed -9 keeps its lock until its last thread is gone, a moment
             # after its pid already looks dead; only a live holder is a real conflict
             holder = _pid_file(pid_file)
-            if time.monotonic() < deadline and (holder is None or not _running(holder)):
+            if time.monotonic() < deadline and (holder is None or not pid_running(holder)):
                 time.sleep(0.1)
                 continue
             fh.close()
@@ -72,6 +73,6 @@ def holder_pid(lock_file: Path, pid_file: Path) -> int | None:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _pid_file(pid_file)
-            return holder if holder is not None and _running(holder) else None
+            return holder if holder is not None and pid_running(holder) else None
         fcntl.flock(fh, fcntl.LOCK_UN)
     return None

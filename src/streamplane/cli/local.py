@@ -13,9 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from streamplane.channel import ChannelConfig, channel_config_for_local
+from streamplane.daemon import pid_running
 from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec, SuperUser
 from streamplane.models.status import ClusterState, ClusterStatus
 from streamplane.mothership.gateways import stop_gateways
@@ -215,7 +214,7 @@ def _stop_daemon(pid: int, pid_of: Callable[[], int | None], what: str, timeout:
 
     def running() -> bool:
         # its lock goes a moment before the process does: wait for both
-        return pid_of() is not None or _alive(pid)
+        return pid_of() is not None or pid_running(pid)
 
     while running() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -223,13 +222,6 @@ def _stop_daemon(pid: int, pid_of: Callable[[], int | None], what: str, timeout:
         os.kill(pid, signal.SIGKILL)
         return f"the {what} (pid {pid}) did not stop in {timeout:.0f} s; killed it"
     return f"stopped the {what} (pid {pid})"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -48,7 +48,7 @@ def _data_dir(value: Path | None) -> Path:
     return (value or default_data_dir()).expanduser().absolute()
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -198,28 +198,9 @@ def mothership_run(data_dir: Path | None, db_url: str | None, host: str, port: i
     Gateway TLS, once given, is remembered in the data dir: a restart without the flags
     keeps serving TLS from the same files (tenants' SASL_SSL clients keep working);
     --gateway-plain turns it off."""
-    if (gateway_tls_cert is None) != (gateway_tls_key is None):
-        raise click.UsageError("give both --gateway-tls-cert and --gateway-tls-key, or neither")
-    if gateway_tls_client_ca is not None and gateway_tls_cert is None:
-        raise click.UsageError("--gateway-tls-client-ca needs --gateway-tls-cert and --gateway-tls-key")
-    if gateway_plain and gateway_tls_cert is not None:
-        raise click.UsageError("--gateway-plain turns gateway TLS off: give it without --gateway-tls-*")
     layout = MothershipLayout(_data_dir(data_dir))
-    gateway_tls = None
-    if gateway_tls_cert is not None and gateway_tls_key is not None:
-        gateway_tls = TlsSettings(cert_file=gateway_tls_cert.resolve(), key_file=gateway_tls_key.resolve(),
-                                  ca_file=gateway_tls_client_ca.resolve() if gateway_tls_client_ca else None)
-        _check_gateway_tls(gateway_tls, "the gateway TLS files do not work")
-    elif not gateway_plain:
-        try:
-            gateway_tls = layout.recorded_gateway_tls()
-        except GatewayTlsRecordError as exc:
-            fail(f"{exc}; give --gateway-tls-cert/--gateway-tls-key, or --gateway-plain")
-        if gateway_tls is not None:
-            _check_gateway_tls(gateway_tls, (
-                f"the gateways served TLS with {gateway_tls.cert_file} (recorded in "
-                f"{layout.gateway_tls_file}), and those files no longer work; give working "
-                "--gateway-tls-cert/--gateway-tls-key files, or --gateway-plain to turn TLS off"))
+    gateway_tls = _gateway_tls(layout, gateway_tls_cert, gateway_tls_key, gateway_tls_client_ca,
+                               gateway_plain)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("streamplane.rdkafka").setLevel(logging.CRITICAL)
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python narrates every connection
@@ -234,6 +215,34 @@ def mothership_run(data_dir: Path | None, db_url: str | None, host: str, port: i
         run_mothership(settings)
     except (AlreadyRunningError, ChannelError) as exc:
         fail(str(exc))
+
+
+def _gateway_tls(layout: MothershipLayout, cert: Path | None, key: Path | None, client_ca: Path | None,
+                 plain: bool) -> TlsSettings | None:
+    """The gateways' TLS: as given, as recorded by an earlier run, or none; checked."""
+    if (cert is None) != (key is None):
+        raise click.UsageError("give both --gateway-tls-cert and --gateway-tls-key, or neither")
+    if client_ca is not None and cert is None:
+        raise click.UsageError("--gateway-tls-client-ca needs --gateway-tls-cert and --gateway-tls-key")
+    if plain and cert is not None:
+        raise click.UsageError("--gateway-plain turns gateway TLS off: give it without --gateway-tls-*")
+    if cert is not None and key is not None:
+        tls = TlsSettings(cert_file=cert.resolve(), key_file=key.resolve(),
+                          ca_file=client_ca.resolve() if client_ca else None)
+        _check_gateway_tls(tls, "the gateway TLS files do not work")
+        return tls
+    if plain:
+        return None
+    try:
+        recorded = layout.recorded_gateway_tls()
+    except GatewayTlsRecordError as exc:
+        fail(f"{exc}; give --gateway-tls-cert/--gateway-tls-key, or --gateway-plain")
+    if recorded is not None:
+        _check_gateway_tls(recorded, (
+            f"the gateways served TLS with {recorded.cert_file} (recorded in "
+            f"{layout.gateway_tls_file}), and those files no longer work; give working "
+            "--gateway-tls-cert/--gateway-tls-key files, or --gateway-plain to turn TLS off"))
+    return recorded
 
 
 def _check_gateway_tls(tls: TlsSettings, problem: str) -> None:

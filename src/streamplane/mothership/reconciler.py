@@ -34,6 +34,7 @@ from streamplane.mothership.store import (
     LogicalCluster,
     LogicalClusterStatus,
     NotFoundError,
+    Operation,
     OperationStatus,
     PhysicalCluster,
     PhysicalClusterKind,
@@ -312,8 +313,7 @@ class Reconciler:
         if balance is None or balance.balanced_generation != pc.generation:
             return self._set(lc, lc.status, f"{what}: balancing load{_moving(balance)}",
                              _percent(balance, 30.0, 95.0))
-        if any(op.request.get("cku") != lc.cku for op in self.store.operations.list(target_id=lc.id, limit=20)
-               if op.kind in SCALE and not op.status.finished and op.request):
+        if any(op.request and op.request.get("cku") != lc.cku for op in self._open_operations(lc, SCALE)):
             return ""  # asked for another size after this cycle read the cluster: the next one sees it
         said = self._set(lc, LogicalClusterStatus.RUNNING, "", 100.0)
         self._finish(lc, OperationStatus.SUCCEEDED, kinds=SCALE)
@@ -422,24 +422,23 @@ class Reconciler:
         return f"cluster {lc.name}: {status.value}" + (f" ({reason})" if reason else "")
 
     def _open_operations(self, lc: LogicalCluster,
-                         kinds: tuple[str, ...] = CLUSTER_OPERATIONS) -> list[str]:
+                         kinds: tuple[str, ...] = CLUSTER_OPERATIONS) -> list[Operation]:
         ops = self.store.operations.list(target_id=lc.id, limit=20)
-        return [op.id for op in ops if not op.status.finished and op.kind in kinds]
+        return [op for op in ops if not op.status.finished and op.kind in kinds]
 
     def _progress(self, lc: LogicalCluster, progress: float) -> None:
-        for op_id in self._open_operations(lc):
+        for op in self._open_operations(lc):
             try:
-                op = self.store.operations.get(op_id)
                 if op.progress < progress or op.status == OperationStatus.PENDING:
-                    self.store.operations.update(op_id, status=OperationStatus.RUNNING,
+                    self.store.operations.update(op.id, status=OperationStatus.RUNNING,
                                                  progress=max(op.progress, progress))
             except (ConflictError, NotFoundError):
                 continue
 
     def _finish(self, lc: LogicalCluster, status: OperationStatus, error: str | None = None,
                 kinds: tuple[str, ...] = CLUSTER_OPERATIONS) -> None:
-        for op_id in self._open_operations(lc, kinds):
+        for op in self._open_operations(lc, kinds):
             try:
-                self.store.operations.update(op_id, status=status, error=error)
+                self.store.operations.update(op.id, status=status, error=error)
             except (ConflictError, NotFoundError):
                 continue

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -81,17 +82,23 @@ class ClusterProbe:
         """The broker this probe's client takes for the controller (for diagnostics)."""
         return int(self._admin.list_topics(timeout=ADMIN_TIMEOUT_S).controller_id)
 
-    def _failed(self) -> None:
-        if time.monotonic() - self._renewed_at >= RENEW_INTERVAL_S:
-            self.renew()
+    @contextlib.contextmanager
+    def _renewed_on_failure(self) -> Iterator[None]:
+        try:
+            yield
+        except (KafkaException, TimeoutError):
+            if time.monotonic() - self._renewed_at >= RENEW_INTERVAL_S:
+                self.renew()
+            raise
 
     async def check(self, host: str, controller_metrics_ports: list[int]) -> HealthReport:
         report = HealthReport()
         report.quorum_leader = await self._quorum_leader(host, controller_metrics_ports)
         try:
-            desc = await _await(self._admin.describe_cluster(request_timeout=ADMIN_TIMEOUT_S))
+            with self._renewed_on_failure():
+                desc = await _await(self._admin.describe_cluster(request_timeout=ADMIN_TIMEOUT_S))
+                meta = await asyncio.to_thread(self._admin.list_topics, timeout=ADMIN_TIMEOUT_S)
             report.registered_brokers = {n.id for n in desc.nodes}
-            meta = await asyncio.to_thread(self._admin.list_topics, timeout=ADMIN_TIMEOUT_S)
             urp = offline = 0
             for topic in meta.topics.values():
                 for part in topic.partitions.values():
@@ -102,18 +109,14 @@ class ClusterProbe:
             report.under_replicated, report.offline = urp, offline
         except (KafkaException, TimeoutError) as exc:
             report.error = _describe(exc)
-            self._failed()
         # librdkafka queues its log lines until poll(); without it they pile up for ever
         self._admin.poll(0)
         return report
 
     async def replicas_on(self, broker_ids: set[int]) -> dict[int, int]:
         """How many partition replicas each of ``broker_ids`` still holds."""
-        try:
+        with self._renewed_on_failure():
             meta = await asyncio.to_thread(self._admin.list_topics, timeout=ADMIN_TIMEOUT_S)
-        except KafkaException:
-            self._failed()
-            raise
         counts = dict.fromkeys(broker_ids, 0)
         for topic in meta.topics.values():
             for part in topic.partitions.values():
@@ -140,12 +143,8 @@ class ClusterProbe:
         cred = UserScramCredentialUpsertion(
             name, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password.encode()
         )
-        futures = self._admin.alter_user_scram_credentials([cred])
-        try:
-            await _await(futures[name])
-        except (KafkaException, TimeoutError):
-            self._failed()
-            raise
+        with self._renewed_on_failure():
+            await _await(self._admin.alter_user_scram_credentials([cred])[name])
 
 
 async def verify_scram_login(bootstrap: str, user: str, password: str) -> None:
