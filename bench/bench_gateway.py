@@ -40,9 +40,9 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from streamplane.gateway.auth import UpstreamCredentials
 from streamplane.gateway.upstream import SaltedPasswords, UpstreamConnection, parse_address
+from streamplane.kafka import ClusterAdmin
 from streamplane.models.psc import PhysicalClusterSpec
-from streamplane.mothership.kafka_admin import ClusterAdmin
-from streamplane.mothership.reconciler import tenant_prefix
+from streamplane.tenancy import tenant_prefix
 from streamplane.testing import satellite_cluster, scram_client_config, wait_for
 
 SIZES = (100, 1024, 16 * 1024)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from streamplane.channel.source import parse_psc
 from streamplane.models.psc import PhysicalClusterSpec
-from streamplane.satellite.source import parse_psc
 from streamplane.versions import DEFAULT_KAFKA_VERSION
 
 

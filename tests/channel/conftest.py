@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from streamplane.channel import ChannelConfig, channel_config_for_local, ensure_topics
+from streamplane.channel import ChannelConfig, ensure_topics
+from streamplane.satellite.local_channel import channel_config_for_local
 
 STREAMPLANE = str(Path(sys.executable).with_name("streamplane"))
 UP_TIMEOUT_S = 240.0

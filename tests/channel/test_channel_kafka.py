@@ -26,12 +26,12 @@ from streamplane.channel import (
 )
 from streamplane.channel.codec import DesiredCodec
 from streamplane.channel.registry import SatelliteAnnouncer, SatelliteDirectory
+from streamplane.channel.source import DesiredSnapshot
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.satellite import SatelliteInfo
 from streamplane.models.status import ClusterState, ClusterStatus
 from streamplane.mothership.reconciler import Reconciler
 from streamplane.mothership.store import Store
-from streamplane.satellite.source import DesiredSnapshot
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 T = TypeVar("T")

@@ -12,10 +12,10 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from streamplane.channel import ChannelConfig, ChannelError, KafkaStatusSink
-from streamplane.channel import channel_config_for_local as config_for_local
 from streamplane.channel.codec import DesiredCodec
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.status import ClusterState, ClusterStatus
+from streamplane.satellite.local_channel import channel_config_for_local as config_for_local
 
 pytestmark = pytest.mark.timeout(60)
 PASSWORD = "s3cret-Pa55word-for-tests"

@@ -17,10 +17,10 @@ import uvicorn
 from click.testing import CliRunner, Result
 
 from streamplane.cli.main import cli
+from streamplane.files import write_json
 from streamplane.mothership.api import create_app
 from streamplane.mothership.server import MothershipLayout
 from streamplane.mothership.store import LogicalCluster, Store
-from streamplane.satellite.layout import write_json
 
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0

@@ -19,8 +19,9 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, Resourc
 from kafka import KafkaAdminClient
 
 from streamplane.cli.local import LocalDeployment
+from streamplane.kafka.settings import ClientSettings
 from streamplane.loops.balancer.plan import PartitionMove, Plan
-from streamplane.loops.balancer.reassign import ClientSettings, ReassignmentAdmin
+from streamplane.loops.balancer.reassign import ReassignmentAdmin
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.testing import satellite_cluster, scram_client_config, wait_for
 from streamplane.versions import DEFAULT_KAFKA_VERSION

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from streamplane.kafka.settings import ClientSettings
 from streamplane.loops.balancer.executor import (
     ExecutionInProgressError,
     ExecutionState,
@@ -20,7 +21,7 @@ from streamplane.loops.balancer.executor import (
     save_state,
 )
 from streamplane.loops.balancer.plan import PartitionMove, Plan
-from streamplane.loops.balancer.reassign import ClientSettings, ReassignmentAdmin
+from streamplane.loops.balancer.reassign import ReassignmentAdmin
 
 
 def plan_of(n: int, topic: str = "t") -> Plan:

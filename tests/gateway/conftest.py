@@ -29,9 +29,9 @@ from streamplane.gateway import (
     TenantIdentity,
     UpstreamCredentials,
 )
+from streamplane.kafka import ClusterAdmin
 from streamplane.models.psc import PhysicalClusterSpec
-from streamplane.mothership.kafka_admin import ClusterAdmin
-from streamplane.mothership.reconciler import tenant_prefix
+from streamplane.tenancy import tenant_prefix
 from streamplane.testing import satellite_cluster, wait_for
 
 T = TypeVar("T")

@@ -49,7 +49,7 @@ from kafka.protocol.sasl import SaslAuthenticateRequest, SaslHandshakeRequest
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from streamplane.gateway.protocol import APIS
-from streamplane.mothership.kafka_admin import ClusterAdmin
+from streamplane.kafka import ClusterAdmin
 
 from .conftest import Tenant, TenantFactory
 from .test_gateway_kafka import committed, consume, create_topics, produce

@@ -43,8 +43,8 @@ from streamplane.gateway.upstream import (
     UpstreamConnection,
     parse_address,
 )
-from streamplane.gateway.verifiers import StoreKeyVerifier
-from streamplane.mothership.kafka_admin import ClusterAdmin
+from streamplane.kafka import ClusterAdmin
+from streamplane.mothership.gateway_keys import StoreKeyVerifier
 from streamplane.mothership.store import (
     ClusterType,
     LogicalClusterStatus,

@@ -18,7 +18,8 @@ from kafka.protocol.metadata import FindCoordinatorRequest
 
 from streamplane.gateway import topic_regex
 from streamplane.gateway.protocol import APIS, ErrorCode
-from streamplane.mothership.kafka_admin.client import SCRAM_MECHANISM, sasl_config
+from streamplane.kafka.admin import SCRAM_MECHANISM
+from streamplane.kafka.settings import sasl_config
 
 from .conftest import SharedCluster, Tenant, TenantFactory, deadline_loop
 from .test_gateway_kafka import JAVA_LIBS, create_topics, produce, raw_connection

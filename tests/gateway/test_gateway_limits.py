@@ -19,7 +19,7 @@ from streamplane.gateway.upstream import (
     UpstreamConnection,
     parse_address,
 )
-from streamplane.mothership.kafka_admin import ClusterAdmin
+from streamplane.kafka import ClusterAdmin
 from streamplane.testing import wait_for
 
 from .conftest import RunningGateway, Tenant, TenantFactory

@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streamplane.capacity import tenant_quotas
-from streamplane.mothership.kafka_admin import ClusterAdmin
+from streamplane.kafka import ClusterAdmin
 from streamplane.testing import wait_for
 
 from .conftest import SharedCluster, Tenant, TenantFactory, deadline_loop

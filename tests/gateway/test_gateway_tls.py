@@ -15,8 +15,8 @@ from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from streamplane.credentials.tls import TlsError, TlsSettings
 from streamplane.gateway import GatewayConfig, InMemoryKeyVerifier
-from streamplane.gateway.tls import TlsError, TlsSettings
 from streamplane.testcerts import Issuer, install, served_serial
 from streamplane.testing import wait_for
 

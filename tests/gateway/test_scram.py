@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from streamplane.gateway.scram import ScramClient, ScramCredential, ScramError, ScramServer
+from streamplane.credentials.scram import ScramClient, ScramCredential, ScramError, ScramServer
 
 RFC7677_SERVER_FIRST = (b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
                         b"s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")

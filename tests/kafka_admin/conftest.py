@@ -14,8 +14,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from streamplane.cli.local import LocalDeployment
+from streamplane.kafka import ClusterAdmin
 from streamplane.models.psc import PhysicalClusterSpec
-from streamplane.mothership.kafka_admin import ClusterAdmin
 from streamplane.testing import satellite_cluster, scram_client_config, wait_for
 
 HEALTHY_TIMEOUT_S = 120.0

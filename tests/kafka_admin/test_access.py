@@ -16,7 +16,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from streamplane.mothership.kafka_admin import (
+from streamplane.kafka import (
     CLIENT_OPERATIONS,
     AclEntry,
     AuthorizationError,

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from streamplane.mothership.kafka_admin import (
+from streamplane.kafka import (
     ClusterAdmin,
     ClusterUnreachableError,
     ConfigSource,

@@ -18,6 +18,7 @@ import pytest
 
 from streamplane.models.status import ClusterState, ClusterStatus
 from streamplane.mothership.gateways import (
+    GATEWAY_MODULE,
     GatewaySupervisor,
     gateways_dir,
     stop_gateways,
@@ -92,7 +93,7 @@ def test_a_gateway_per_healthy_shared_cluster_restarted_adopted_and_stopped(
     for _ in range(3):
         again.run_cycle()
     gateways = [p for p in psutil.process_iter(["cmdline"])
-                if "streamplane.gateway" in (p.info["cmdline"] or [])
+                if GATEWAY_MODULE in (p.info["cmdline"] or [])
                 and any(str(root) in part for part in p.info["cmdline"])]
     assert [p.pid for p in gateways] == [second]
 

@@ -28,10 +28,9 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer
 
+from streamplane.kafka import ClusterAdmin
+from streamplane.kafka.acls import client_access
 from streamplane.mothership.gateways import GATEWAY_MODULE, GatewayFiles, gateways_dir
-from streamplane.mothership.kafka_admin import ClusterAdmin
-from streamplane.mothership.kafka_admin.acls import client_access
-from streamplane.mothership.reconciler import tenant_prefix
 from streamplane.mothership.server import MothershipLayout
 from streamplane.mothership.store import (
     NotFoundError,
@@ -40,6 +39,7 @@ from streamplane.mothership.store import (
     Store,
     TenantPrincipal,
 )
+from streamplane.tenancy import tenant_prefix
 from streamplane.testcerts import Issuer, install, served_serial
 from streamplane.testing import SequenceProducer, consume_sequences, wait_for
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamplane.gateway.tls import TlsSettings
+from streamplane.credentials.tls import TlsSettings
 from streamplane.mothership.server import MothershipLayout
 from streamplane.testcerts import Issuer, install
 

@@ -25,7 +25,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
-from streamplane.loops.balancer.reassign import ClientSettings, ReassignmentAdmin
+from streamplane.kafka.settings import ClientSettings
+from streamplane.loops.balancer.reassign import ReassignmentAdmin
 from streamplane.testing import SequenceProducer, fill_topic, scram_client_config, wait_for
 
 from .conftest import Platform, streamplane

@@ -11,7 +11,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
-from streamplane.gateway.scram import ScramClient, ScramCredential, ScramError, ScramServer
+from streamplane.credentials.scram import ScramClient, ScramCredential, ScramError, ScramServer
 from streamplane.mothership.store import (
     ClusterType,
     LogicalClusterStatus,

@@ -7,7 +7,6 @@ satellite follows ``desired`` with ``KafkaDesiredSource`` and reports through
 """
 
 from streamplane.channel.config import ChannelConfig, ChannelError
-from streamplane.channel.local import channel_config_for_local
 from streamplane.channel.mothership import DesiredPublisher, StatusReader
 from streamplane.channel.satellite import KafkaDesiredSource, KafkaStatusSink
 from streamplane.channel.topics import ensure_topics
@@ -19,6 +18,5 @@ __all__ = [
     "KafkaDesiredSource",
     "KafkaStatusSink",
     "StatusReader",
-    "channel_config_for_local",
     "ensure_topics",
 ]

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr, ValidationError
 
+from streamplane.channel.source import describe_validation_error, parse_psc
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.status import ClusterStatus
-from streamplane.satellite.source import describe_validation_error, parse_psc
 
 SATELLITE_HEADER = "satellite"
 GENERATION_HEADER = "generation"

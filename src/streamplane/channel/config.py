@@ -20,9 +20,9 @@ from pydantic import (
     field_validator,
 )
 
-from streamplane.satellite.health import sasl_config
-from streamplane.satellite.layout import write_private
-from streamplane.satellite.source import describe_validation_error
+from streamplane.channel.source import describe_validation_error
+from streamplane.files import write_private
+from streamplane.kafka.settings import sasl_config
 
 DESIRED_TOPIC = "desired"
 STATUS_TOPIC = "status"

@@ -13,9 +13,9 @@ from pathlib import Path
 from streamplane.channel.config import ChannelConfig, ChannelError
 from streamplane.channel.registry import SatelliteAnnouncer
 from streamplane.channel.satellite import KafkaDesiredSource, KafkaStatusSink
+from streamplane.channel.source import DesiredSnapshot, DesiredStateSource, StatusSink
 from streamplane.models.satellite import SatelliteInfo
 from streamplane.models.status import ClusterStatus
-from streamplane.satellite.source import DesiredSnapshot, DesiredStateSource, StatusSink
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from streamplane.channel.codec import (
     status_key,
 )
 from streamplane.channel.config import ChannelConfig, ChannelError
+from streamplane.channel.source import DesiredSnapshot, DesiredStateSource, StatusSink
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.status import ClusterStatus
-from streamplane.satellite.source import DesiredSnapshot, DesiredStateSource, StatusSink
 
 log = logging.getLogger(__name__)
 

@@ -13,17 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamplane.channel import ChannelConfig, channel_config_for_local
-from streamplane.daemon import pid_running
+from streamplane.channel import ChannelConfig
+from streamplane.channel.source import DirectorySource, read_statuses
+from streamplane.files import read_json
 from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec, SuperUser
 from streamplane.models.status import ClusterState, ClusterStatus
 from streamplane.mothership.gateways import stop_gateways
 from streamplane.mothership.server import MothershipLayout
-from streamplane.satellite import process
+from streamplane.proc import process
+from streamplane.proc.daemon import pid_running
 from streamplane.satellite.agent import satellite_pid
-from streamplane.satellite.layout import SatelliteLayout, read_json
+from streamplane.satellite.layout import SatelliteLayout
+from streamplane.satellite.local_channel import channel_config_for_local
 from streamplane.satellite.node import KAFKA_MAIN
-from streamplane.satellite.source import DirectorySource, read_statuses
 
 SYSTEM_CLUSTER_ID = "system"
 LOCAL_SATELLITE = "local"

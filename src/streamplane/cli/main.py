@@ -15,18 +15,7 @@ import click
 
 from streamplane.channel import ChannelError
 from streamplane.channel.link import ChannelLink
-from streamplane.cli.commands import register
-from streamplane.cli.local import SYSTEM_CLUSTER_ID, LocalDeployment, LocalError
-from streamplane.daemon import AlreadyRunningError
-from streamplane.engine.distribution import EngineError, EngineResolver
-from streamplane.gateway.tls import TlsError, TlsSettings, check_certificate
-from streamplane.models.status import ClusterStatus
-from streamplane.mothership.server import GatewayTlsRecordError, MothershipLayout, MothershipSettings
-from streamplane.mothership.server import run as run_mothership
-from streamplane.paths import default_data_dir
-from streamplane.satellite.agent import Satellite, SatelliteBusyError, exclusive
-from streamplane.satellite.layout import SatelliteLayout
-from streamplane.satellite.source import (
+from streamplane.channel.source import (
     DesiredStateSource,
     DirectorySource,
     FanoutSink,
@@ -35,6 +24,18 @@ from streamplane.satellite.source import (
     StatusSink,
     parse_psc,
 )
+from streamplane.cli.commands import register
+from streamplane.cli.local import SYSTEM_CLUSTER_ID, LocalDeployment, LocalError
+from streamplane.credentials.tls import TlsError, TlsSettings, check_certificate
+from streamplane.engine.distribution import EngineError, EngineResolver
+from streamplane.models.status import ClusterStatus
+from streamplane.mothership.server import GatewayTlsRecordError, MothershipLayout, MothershipSettings
+from streamplane.mothership.server import run as run_mothership
+from streamplane.paths import default_data_dir
+from streamplane.proc.daemon import AlreadyRunningError
+from streamplane.satellite.agent import Satellite, SatelliteBusyError, exclusive
+from streamplane.satellite.layout import SatelliteLayout
+from streamplane.settings import BROKER_HEAP_MB, REPLICATION_THROTTLE_BYTES_PER_S
 from streamplane.versions import DEFAULT_KAFKA_VERSION, supported_versions
 
 DATA_DIR = click.option(
@@ -173,9 +174,11 @@ def mothership() -> None:
               help="State store URL (default: SQLite in the data dir).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, help="API port (default: any free port).")
-@click.option("--broker-heap-mb", type=int, default=384, show_default=True, envvar="STREAMPLANE_BROKER_HEAP_MB",
+@click.option("--broker-heap-mb", type=int, default=BROKER_HEAP_MB, show_default=True,
+              envvar="STREAMPLANE_BROKER_HEAP_MB",
               help="JVM heap of each broker it provisions.")
-@click.option("--replication-throttle", type=click.IntRange(min=1), default=50 * 1024 * 1024, show_default=True,
+@click.option("--replication-throttle", type=click.IntRange(min=1),
+              default=REPLICATION_THROTTLE_BYTES_PER_S, show_default=True,
               envvar="STREAMPLANE_REPLICATION_THROTTLE", metavar="BYTES_PER_S",
               help="Replication throttle per broker while the balancer moves partitions.")
 @click.option("--gateway-tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -1,5 +1,6 @@
 """The Kafka-protocol gateway: API-key logins and tenant namespacing in front of a shared cluster."""
 
+from streamplane.credentials.scram import ScramCredential
 from streamplane.gateway.auth import (
     InMemoryKeyVerifier,
     KeyVerifier,
@@ -9,7 +10,6 @@ from streamplane.gateway.auth import (
 )
 from streamplane.gateway.config import GatewayConfig
 from streamplane.gateway.gateway import Gateway
-from streamplane.gateway.scram import ScramCredential
 
 __all__ = [
     "Gateway",

@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from streamplane.capacity import TenantLimits, tenant_limits
-from streamplane.gateway.scram import MECHANISMS, ScramCredential
+from streamplane.credentials.scram import MECHANISMS, ScramCredential
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from streamplane.credentials.tls import TlsSettings
 from streamplane.gateway.sasl import SUPPORTED_MECHANISMS
-from streamplane.gateway.tls import TlsSettings
 from streamplane.gateway.upstream import parse_address
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
+from streamplane.credentials.tls import CertificateInfo, TlsCertificates, TlsError
 from streamplane.gateway.apis import UpstreamVersions
 from streamplane.gateway.auth import Authenticator, KeyVerifier, TenantIdentity
 from streamplane.gateway.brokers import BrokerListeners
@@ -25,7 +26,6 @@ from streamplane.gateway.limits import connection_refusal
 from streamplane.gateway.namespace import TenantTopics
 from streamplane.gateway.protocol import VersionRange
 from streamplane.gateway.session import ClientSession
-from streamplane.gateway.tls import CertificateInfo, TlsCertificates, TlsError
 from streamplane.gateway.upstream import Address, SaltedPasswords, UpstreamConnection, UpstreamError, parse_address
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from streamplane.credentials.scram import MECHANISMS, ScramError, ScramServer
 from streamplane.gateway.auth import Authenticator, ScramEntry, TenantIdentity
-from streamplane.gateway.scram import MECHANISMS, ScramError, ScramServer
 
 PLAIN = "PLAIN"
 SUPPORTED_MECHANISMS = (PLAIN, *MECHANISMS)

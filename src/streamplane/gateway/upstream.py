@@ -21,6 +21,7 @@ from kafka.protocol.api_key import ApiKey
 from kafka.protocol.metadata import ApiVersionsRequest
 from kafka.protocol.sasl import SaslAuthenticateRequest, SaslHandshakeRequest
 
+from streamplane.credentials.scram import ScramClient, ScramError, salted_password
 from streamplane.gateway.auth import UpstreamCredentials
 from streamplane.gateway.protocol import (
     APIS,
@@ -31,7 +32,6 @@ from streamplane.gateway.protocol import (
     read_frame,
     response_correlation_id,
 )
-from streamplane.gateway.scram import ScramClient, ScramError, salted_password
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,9 @@
-"""Key verifiers beyond the in-memory one: a JSON file (development) and the mothership's store.
+"""A key verifier beyond the in-memory one: a JSON file, for development and tests.
 
-The store keeps a salted scrypt hash of each API key's secret (for SASL/PLAIN) and its
-SCRAM verifiers (salt, iterations, StoredKey, ServerKey; keys made before the store kept
-them log in with PLAIN only). API keys are gateway credentials only: upstream, the
-gateway logs in as the tenant's own Kafka principal, whose password the store keeps
-encrypted (the mothership creates that user, with ACLs confined to the tenant's prefix).
+Each entry names the tenant's logical cluster; the gateway logs in upstream with the
+entry's own credentials (or the key and its secret). The store-backed verifier of the
+gateways the mothership supervises lives with the store, in
+``streamplane.mothership.gateway_keys``.
 """
 
 from __future__ import annotations
@@ -16,21 +15,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
-from streamplane.capacity import tenant_limits
 from streamplane.gateway.auth import (
     InMemoryKeyVerifier,
     ScramEntry,
     TenantIdentity,
     UpstreamCredentials,
 )
-from streamplane.mothership.reconciler import tenant_prefix
-from streamplane.mothership.store import (
-    ApiKey,
-    ClusterType,
-    LogicalClusterStatus,
-    NotFoundError,
-    Store,
-)
+from streamplane.tenancy import tenant_prefix
 
 log = logging.getLogger(__name__)
 
@@ -91,71 +82,3 @@ class FileKeyVerifier:
         except (OSError, ValueError) as exc:
             log.warning("keeping the keys loaded before: cannot read %s: %s", self._path, exc)
         return await self._keys.live(keys)
-
-
-class StoreKeyVerifier:
-    """API keys of the basic/standard clusters on one shared physical cluster."""
-
-    def __init__(self, store: Store, physical_cluster_id: str) -> None:
-        self._store = store
-        self._physical = physical_cluster_id
-
-    async def verify(self, key: str, secret: str) -> TenantIdentity | None:
-        return await asyncio.to_thread(self._verify, key, secret)
-
-    def _verify(self, key: str, secret: str) -> TenantIdentity | None:
-        api_key = self._store.api_keys.verify(key, secret)
-        return self._identity(api_key) if api_key is not None else None
-
-    def _identity(self, api_key: ApiKey) -> TenantIdentity | None:
-        """Whom the key stands for; None if its cluster is not one this gateway serves or
-        has no principal yet (the mothership makes it before the cluster runs)."""
-        cluster_id = api_key.logical_cluster_id
-        if not self._served(cluster_id):
-            return None
-        try:
-            principal = self._store.tenant_principals.get(cluster_id)
-        except NotFoundError:
-            log.warning("cluster %s has no Kafka principal yet; refusing key %s",
-                        cluster_id, api_key.id)
-            return None
-        cluster_type = self._store.logical_clusters.get(cluster_id).type.value
-        return TenantIdentity(key=api_key.id, cluster_id=cluster_id,
-                              prefix=tenant_prefix(cluster_id), limits=tenant_limits(cluster_type),
-                              upstream=UpstreamCredentials(username=principal.username,
-                                                           password=principal.password))
-
-    def _served(self, cluster_id: str) -> bool:
-        try:
-            cluster = self._store.logical_clusters.get(cluster_id)
-        except NotFoundError:
-            return False
-        return (cluster.type != ClusterType.DEDICATED
-                and cluster.physical_cluster_id == self._physical
-                and cluster.status not in (LogicalClusterStatus.DELETING,
-                                           LogicalClusterStatus.DELETED))
-
-    async def scram(self, key: str, mechanism: str) -> ScramEntry | None:
-        return await asyncio.to_thread(self._scram, key, mechanism)
-
-    def _scram(self, key: str, mechanism: str) -> ScramEntry | None:
-        found = self._store.api_keys.scram_credential(key, mechanism)
-        if found is None:
-            return None
-        api_key, credential = found
-        identity = self._identity(api_key)
-        return ScramEntry(credential, identity) if identity is not None else None
-
-    async def live(self, keys: Collection[str]) -> set[str]:
-        return await asyncio.to_thread(self._live, list(keys))
-
-    def _live(self, keys: list[str]) -> set[str]:
-        alive = set()
-        for key in keys:
-            try:
-                api_key = self._store.api_keys.get(key)
-            except NotFoundError:
-                continue
-            if api_key.active and self._served(api_key.logical_cluster_id):
-                alive.add(key)
-        return alive

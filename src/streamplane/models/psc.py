@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from streamplane.settings import BROKER_HEAP_MB
+from streamplane.tenancy import DEFAULT_CELL
 from streamplane.versions import DEFAULT_KAFKA_VERSION, KAFKA_RELEASES, supported_versions
 
 #: node ids of dedicated controllers start here, so broker ids must stay below it
@@ -47,7 +49,7 @@ class BrokerSpec(_Model):
 
     id: int = Field(ge=0, lt=CONTROLLER_ID_BASE)
     zone: str = Field(default="zone-a", min_length=1, max_length=63)
-    cell: str = Field(default="cell-0", min_length=1, max_length=63)
+    cell: str = Field(default=DEFAULT_CELL, min_length=1, max_length=63)
     port: int | None = _PORT
     internal_port: int | None = _PORT
     controller_port: int | None = _PORT
@@ -70,7 +72,7 @@ class ControllerQuorum(_Model):
 
 
 class JvmSpec(_Model):
-    heap_mb: int = Field(default=384, ge=128, le=65536)
+    heap_mb: int = Field(default=BROKER_HEAP_MB, ge=128, le=65536)
     extra_options: tuple[str, ...] = ()
 
 

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from streamplane.capacity import tenant_quotas
+from streamplane.kafka import ClusterAdmin, UserNotFoundError
 from streamplane.models.status import ClusterStatus
-from streamplane.mothership.kafka_admin import ClusterAdmin, UserNotFoundError
-from streamplane.mothership.reconciler import tenant_prefix
 from streamplane.mothership.store import (
     ClusterType,
     LogicalCluster,
@@ -26,6 +25,7 @@ from streamplane.mothership.store import (
     PhysicalClusterKind,
     Store,
 )
+from streamplane.tenancy import DEFAULT_CELL, tenant_prefix
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class TenantAccess:
                 admin.grant_client_access(principal.username, tenant_prefix(lc.id))
                 # the type's byte and request rates, enforced by the brokers on the principal
                 admin.set_client_quotas(principal.username, tenant_quotas(
-                    lc.type.value, brokers=sum(1 for b in pc.spec.brokers if b.cell == "cell-0") or 1))
+                    lc.type.value, brokers=sum(1 for b in pc.spec.brokers if b.cell == DEFAULT_CELL) or 1))
             self._granted.add(lc.id)
             log.info("cluster %s: Kafka user %s may use %s* on %s", lc.name, principal.username,
                      tenant_prefix(lc.id), pc.id)

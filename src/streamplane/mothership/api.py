@@ -16,8 +16,17 @@ from kafka.errors import KafkaError
 from pydantic import BaseModel
 
 from streamplane.capacity import cku_capacity, cluster_capacity
+from streamplane.kafka import (
+    AdminError,
+    ClusterUnreachableError,
+    InvalidTopicError,
+    TopicExistsError,
+    TopicNotFoundError,
+    UserNotFoundError,
+)
+from streamplane.kafka.models import TopicDescription
 from streamplane.loops.balancer.analyzer import Analyzer
-from streamplane.loops.balancer.model import DEFAULT_CELL, ClusterModel, Resource
+from streamplane.loops.balancer.model import ClusterModel, Resource
 from streamplane.models.status import ClusterStatus
 from streamplane.mothership import schemas as s
 from streamplane.mothership.access import (
@@ -28,15 +37,6 @@ from streamplane.mothership.access import (
 )
 from streamplane.mothership.balancing import BalancingService, cluster_model, dump_plan, load_summary
 from streamplane.mothership.gateways import GatewaySupervisor
-from streamplane.mothership.kafka_admin import (
-    AdminError,
-    ClusterUnreachableError,
-    InvalidTopicError,
-    TopicExistsError,
-    TopicNotFoundError,
-    UserNotFoundError,
-)
-from streamplane.mothership.kafka_admin.models import TopicDescription
 from streamplane.mothership.reconciler import CELL_OPERATIONS, QUARANTINE_BROKERS, QUARANTINE_CELL
 from streamplane.mothership.scheduler import with_cell
 from streamplane.mothership.store import (
@@ -53,6 +53,7 @@ from streamplane.mothership.store import (
     Store,
     request_fingerprint,
 )
+from streamplane.tenancy import DEFAULT_CELL
 from streamplane.versions import KAFKA_RELEASES, supported_versions
 
 #: the monitor's window for byte rates when the API reads a cluster's load

@@ -32,6 +32,8 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from streamplane.capacity import cku_capacity
+from streamplane.files import read_json, write_json
+from streamplane.kafka.settings import ClientSettings
 from streamplane.loops.balancer.analyzer import Analyzer
 from streamplane.loops.balancer.executor import (
     ExecutionState,
@@ -40,10 +42,10 @@ from streamplane.loops.balancer.executor import (
     Phase,
     load_state,
 )
-from streamplane.loops.balancer.model import DEFAULT_CELL, BrokerState, ClusterModel, Resource
+from streamplane.loops.balancer.model import BrokerState, ClusterModel, Resource
 from streamplane.loops.balancer.monitor import build_model_from_status
 from streamplane.loops.balancer.plan import Plan
-from streamplane.loops.balancer.reassign import ClientSettings, ReassignmentAdmin
+from streamplane.loops.balancer.reassign import ReassignmentAdmin
 from streamplane.models.status import ClusterState, ClusterStatus
 from streamplane.mothership.store import (
     ClusterType,
@@ -53,7 +55,7 @@ from streamplane.mothership.store import (
     PhysicalClusterKind,
     Store,
 )
-from streamplane.satellite.layout import read_json, write_json
+from streamplane.tenancy import DEFAULT_CELL
 
 log = logging.getLogger(__name__)
 

@@ -33,15 +33,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamplane.gateway.tls import TlsSettings
+from streamplane.credentials.tls import TlsSettings
 from streamplane.models.status import ClusterState
 from streamplane.mothership.store import PhysicalCluster, PhysicalClusterKind, Store
-from streamplane.satellite import process
-from streamplane.satellite.process import ProcessHandle
+from streamplane.proc import process
+from streamplane.proc.process import ProcessHandle
 
 log = logging.getLogger(__name__)
 
-GATEWAY_MODULE = "streamplane.gateway"
+#: what the mothership runs for each shared cluster
+GATEWAY_MODULE = "streamplane.mothership.gateway_process"
+#: what it ran before the gateway's store-backed key verifier moved to the mothership; such
+#: gateways, still running across an upgrade, are adopted and stopped like the others
+LEGACY_GATEWAY_MODULE = "streamplane.gateway"
 #: the store URL goes to the gateway in its environment, never on its command line
 STORE_URL_ENV = "STREAMPLANE_STORE_URL"
 CYCLE_S = 1.0
@@ -246,7 +250,7 @@ class GatewaySupervisor:
             if process.is_alive(handle):
                 return handle
         # started, but killed before it recorded its handle: find it by its state file
-        found = process.find_by_marker(str(gw.files.state_file), GATEWAY_MODULE)
+        found = _find_gateways(str(gw.files.state_file))
         return found[0] if found else None
 
     def _start(self, pc_id: str, gw: _Gateway, upstream: str) -> str:
@@ -315,7 +319,7 @@ def stop_gateways(mothership_root: Path) -> list[str]:
     """Stop every gateway of this data directory (``streamplane down``); the mothership
     leaves them running when it stops."""
     said = []
-    for handle in process.find_by_marker(str(gateways_dir(mothership_root)), GATEWAY_MODULE):
+    for handle in _find_gateways(str(gateways_dir(mothership_root))):
         code = _terminate_blocking(handle)
         said.append(f"stopped gateway process {handle.pid} (exit {code})")
     return said
@@ -358,3 +362,7 @@ def _read(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _find_gateways(marker: str) -> list[ProcessHandle]:
+    return [*process.find_by_marker(marker, GATEWAY_MODULE), *process.find_by_marker(marker, LEGACY_GATEWAY_MODULE)]

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from streamplane.capacity import SHARED_CLUSTER_BROKERS, cku_capacity
 from streamplane.channel.config import ChannelError
+from streamplane.kafka import AdminError
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.satellite import SatelliteInfo
 from streamplane.models.status import ClusterState, ClusterStatus
-from streamplane.mothership.kafka_admin import AdminError
 from streamplane.mothership.scheduler import (
     NoCapacityError,
     SchedulerSettings,
@@ -41,6 +41,7 @@ from streamplane.mothership.store import (
     Store,
 )
 from streamplane.mothership.store.ids import physical_cluster_id
+from streamplane.tenancy import DEFAULT_CELL
 
 if TYPE_CHECKING:
     from streamplane.mothership.balancing import BalanceStatus
@@ -111,11 +112,6 @@ def _percent(balance: BalanceStatus | None, low: float, high: float) -> float:
         return low
     done = ex.bytes_moved / ex.bytes_total if ex.bytes_total else ex.moves_done / ex.moves_total
     return low + (high - low) * min(1.0, done)
-
-
-def tenant_prefix(cluster_id: str) -> str:
-    """Every Kafka resource of a basic/standard cluster starts with this."""
-    return f"{cluster_id}_"
 
 
 @dataclass
@@ -255,7 +251,7 @@ class Reconciler:
         PSC's generation, every replica of every tenant inside its cell."""
         if lc.status != LogicalClusterStatus.RUNNING or not self._open_operations(lc, CELL_OPERATIONS):
             return None
-        cell = pc.spec.tenant_cells.get(lc.id, "cell-0")
+        cell = pc.spec.tenant_cells.get(lc.id, DEFAULT_CELL)
         what = f"moving to cell {cell}"
         if not _applied(pc, status):
             return self._applying(lc, pc, status, what)

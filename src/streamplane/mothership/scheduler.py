@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec
 from streamplane.models.satellite import SatelliteInfo
+from streamplane.settings import BROKER_HEAP_MB
+from streamplane.tenancy import DEFAULT_CELL
 
 ZONE_SUFFIXES = "abcdefgh"
 
@@ -22,7 +24,7 @@ class NoCapacityError(RuntimeError):
 
 @dataclass(frozen=True)
 class SchedulerSettings:
-    broker_heap_mb: int = 384
+    broker_heap_mb: int = BROKER_HEAP_MB
     #: a satellite not heard from for this long is not given new clusters
     satellite_max_age_s: float = 30.0
 
@@ -95,7 +97,7 @@ def resized_spec(spec: PhysicalClusterSpec, brokers: int, satellite_zone: str, z
         kept = tuple(current[:brokers])
     else:
         rotation = broker_zones(satellite_zone, zones, brokers)
-        cells = current[0].cell if current else "cell-0"
+        cells = current[0].cell if current else DEFAULT_CELL
         next_id = max((b.id for b in current), default=0) + 1
         kept = tuple(current) + tuple(
             BrokerSpec(id=next_id + i, zone=rotation[len(current) + i], cell=cells)

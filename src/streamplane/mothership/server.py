@@ -16,8 +16,8 @@ import uvicorn
 
 from streamplane.channel import ChannelConfig, DesiredPublisher, StatusReader, ensure_topics
 from streamplane.channel.registry import SatelliteDirectory
-from streamplane.daemon import exclusive, holder_pid
-from streamplane.gateway.tls import TlsSettings
+from streamplane.credentials.tls import TlsSettings
+from streamplane.files import read_json, write_json, write_private
 from streamplane.loops.balancer.executor import ExecutorConfig
 from streamplane.mothership.access import TenantAccess
 from streamplane.mothership.api import create_app
@@ -26,7 +26,8 @@ from streamplane.mothership.gateways import GatewaySupervisor
 from streamplane.mothership.reconciler import Reconciler
 from streamplane.mothership.scheduler import SchedulerSettings
 from streamplane.mothership.store import Store
-from streamplane.satellite.layout import read_json, write_json, write_private
+from streamplane.proc.daemon import exclusive, holder_pid
+from streamplane.settings import BROKER_HEAP_MB, REPLICATION_THROTTLE_BYTES_PER_S
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +122,9 @@ class MothershipSettings:
     db_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 0
-    broker_heap_mb: int = 384
+    broker_heap_mb: int = BROKER_HEAP_MB
     #: per broker, while the balancer moves partitions: client traffic keeps priority
-    replication_throttle_bytes_per_s: int = 50 * 1024 * 1024
+    replication_throttle_bytes_per_s: int = REPLICATION_THROTTLE_BYTES_PER_S
     #: client-side TLS of the gateways in front of shared clusters; None: plain TCP
     gateway_tls: TlsSettings | None = None
 

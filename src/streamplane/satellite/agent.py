@@ -11,16 +11,17 @@ from collections.abc import Awaitable, Callable
 
 import psutil
 
-from streamplane import daemon
-from streamplane.channel.local import SYSTEM_CLUSTER_ID
-from streamplane.daemon import AlreadyRunningError
+from streamplane.channel.source import DesiredStateSource, StatusSink
 from streamplane.engine.distribution import EngineResolver
+from streamplane.files import write_json
 from streamplane.models.satellite import SatelliteInfo
 from streamplane.models.status import ClusterState
+from streamplane.proc import daemon
+from streamplane.proc.daemon import AlreadyRunningError
 from streamplane.satellite.cluster import ClusterWorker
-from streamplane.satellite.layout import SatelliteLayout, write_json
+from streamplane.satellite.layout import SatelliteLayout
 from streamplane.satellite.ports import PortAllocator
-from streamplane.satellite.source import DesiredStateSource, StatusSink
+from streamplane.tenancy import SYSTEM_CLUSTER_ID
 
 log = logging.getLogger(__name__)
 

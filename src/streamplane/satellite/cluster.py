@@ -20,13 +20,14 @@ from typing import Any
 
 from streamplane.engine import EngineError, KafkaDistribution
 from streamplane.engine.distribution import EngineResolver
+from streamplane.files import read_json, write_json, write_private
 from streamplane.models.psc import CONTROLLER_ID_BASE, PhysicalClusterSpec
 from streamplane.models.status import ClusterState, ClusterStatus, NodeStatus
+from streamplane.proc.process import ProcessHandle
 from streamplane.satellite.health import ClusterProbe, HealthReport, verify_scram_login
-from streamplane.satellite.layout import ClusterLayout, read_json, write_json, write_private
+from streamplane.satellite.layout import ClusterLayout
 from streamplane.satellite.node import NodeRunner, java_executable, kafka_command
 from streamplane.satellite.ports import PortAllocator
-from streamplane.satellite.process import ProcessHandle
 from streamplane.satellite.render import (
     JMX_EXPORTER_CONFIG,
     NodePlan,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
@@ -19,13 +18,10 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
+from streamplane.kafka.settings import ADMIN_TIMEOUT_S, sasl_config
 from streamplane.metrics.scrape import scrape, value
 
 T = TypeVar("T")
-#: librdkafka reports every refused connection; while brokers start that is expected noise,
-#: so its lines go to a logger of their own, quiet unless the satellite runs verbose
-RDKAFKA_LOG = logging.getLogger("streamplane.rdkafka")
-ADMIN_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -35,18 +31,6 @@ class HealthReport:
     under_replicated: int | None = None
     offline: int | None = None
     error: str | None = None
-
-
-def sasl_config(bootstrap: str, mechanism: str, user: str, password: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": mechanism,
-        "sasl.username": user,
-        "sasl.password": password,
-        "socket.timeout.ms": int(ADMIN_TIMEOUT_S * 1000),
-        "logger": RDKAFKA_LOG,
-    }
 
 
 async def _await(fut: Future[T]) -> T:

@@ -13,8 +13,8 @@ from pathlib import Path
 from streamplane.engine import KafkaDistribution
 from streamplane.models.psc import JvmSpec
 from streamplane.models.status import NodeState
-from streamplane.satellite import process
-from streamplane.satellite.process import ProcessHandle
+from streamplane.proc import process
+from streamplane.proc.process import ProcessHandle
 from streamplane.satellite.render import NodePlan
 
 log = logging.getLogger(__name__)

@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from streamplane.kafka.errors import AdminError
+from streamplane.kafka.settings import ClientSettings
 from streamplane.loops.balancer.plan import PartitionMove, Plan
 from streamplane.loops.balancer.reassign import (
     ALL_REPLICAS,
@@ -40,12 +42,11 @@ from streamplane.loops.balancer.reassign import (
     LEADER_REPLICAS,
     TOPIC_THROTTLE_CONFIGS,
     TP,
-    ClientSettings,
     Ongoing,
     PartitionState,
     ReassignmentAdmin,
 )
-from streamplane.mothership.kafka_admin.errors import AdminError
+from streamplane.settings import REPLICATION_THROTTLE_BYTES_PER_S
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class ExecutorConfig(BaseModel):
     #: the sum of the bytes to copy of one batch's moves (a batch has at least one move)
     max_bytes_in_flight: int | None = Field(default=None, ge=1)
     #: replication throttle per broker, bytes/s, for leaders and followers; None: none
-    throttle_bytes_per_s: int | None = Field(default=50 * MB, ge=1)
+    throttle_bytes_per_s: int | None = Field(default=REPLICATION_THROTTLE_BYTES_PER_S, ge=1)
     poll_interval_s: float = Field(default=1.0, gt=0)
     #: how long a preferred leader election may keep failing before we stop asking
     election_timeout_s: float = Field(default=60.0, gt=0)

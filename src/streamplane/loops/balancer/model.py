@@ -30,10 +30,10 @@ from functools import cached_property, lru_cache
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from streamplane.loops.balancer.plan import PartitionMove, Plan
+from streamplane.tenancy import DEFAULT_CELL
 
 #: a topic named ``<lkc-id>_...`` belongs to logical cluster (tenant) ``<lkc-id>``
 TENANT_TOPIC = re.compile(r"^(lkc-[a-z0-9]+)_")
-DEFAULT_CELL = "cell-0"
 
 
 class BrokerState(StrEnum):

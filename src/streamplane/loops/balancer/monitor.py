@@ -23,16 +23,10 @@ from typing import Any
 
 from kafka import KafkaAdminClient
 
-from streamplane.loops.balancer.model import (
-    DEFAULT_CELL,
-    Broker,
-    BrokerCapacity,
-    BrokerState,
-    ClusterModel,
-    Partition,
-)
+from streamplane.loops.balancer.model import Broker, BrokerCapacity, BrokerState, ClusterModel, Partition
 from streamplane.metrics.scrape import Sample, scrape
 from streamplane.models.status import ClusterStatus
+from streamplane.tenancy import DEFAULT_CELL
 
 RATE_WINDOW_S = 5.0
 ADMIN_TIMEOUT_S = 15.0

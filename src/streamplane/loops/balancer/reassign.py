@@ -29,8 +29,8 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from kafka import KafkaAdminClient
 from kafka.structs import TopicPartition as KafkaPythonPartition
 
-from streamplane.mothership.kafka_admin.errors import AdminError, ClusterUnreachableError
-from streamplane.satellite.health import RDKAFKA_LOG
+from streamplane.kafka.errors import AdminError, ClusterUnreachableError
+from streamplane.kafka.settings import RDKAFKA_LOG, ClientSettings
 
 T = TypeVar("T")
 
@@ -89,20 +89,6 @@ class Ongoing:
     def target(self) -> tuple[int, ...]:
         """Where it is going: the controller lists the target replicas first, in order."""
         return tuple(r for r in self.replicas if r not in self.removing)
-
-
-@dataclass(frozen=True)
-class ClientSettings:
-    """How to reach a cluster's listener; the password never appears in ``repr``."""
-
-    bootstrap: str
-    username: str
-    password: str
-    mechanism: str = "SCRAM-SHA-512"
-    security_protocol: str = "SASL_PLAINTEXT"
-
-    def __repr__(self) -> str:
-        return f"ClientSettings(bootstrap={self.bootstrap!r}, username={self.username!r})"
 
 
 class ReassignmentAdmin:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy import Select, select
 
-from streamplane.gateway.scram import MECHANISMS, ScramCredential
+from streamplane.credentials.scram import MECHANISMS, ScramCredential
 from streamplane.mothership.store import ids
 from streamplane.mothership.store._base import RepoContext
 from streamplane.mothership.store.errors import NotFoundError

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 
-from streamplane.mothership.kafka_admin.errors import InvalidAclError
-from streamplane.mothership.kafka_admin.models import AclEntry
+from streamplane.kafka.errors import InvalidAclError
+from streamplane.kafka.models import AclEntry
 
 CLIENT_OPERATIONS: dict[str, tuple[str, ...]] = {
     "TOPIC": ("CREATE", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER", "ALTER_CONFIGS",

@@ -1,4 +1,6 @@
-"""A channel config for the embedded deployment that ``streamplane up`` runs."""
+"""A channel config for the embedded deployment that ``streamplane up`` runs: its satellite's
+data dir holds the system cluster's spec and status, so the channel's address and login are
+read from there."""
 
 from __future__ import annotations
 
@@ -7,11 +9,10 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from streamplane.channel.config import ChannelConfig, ChannelError
+from streamplane.channel.source import DirectorySource
 from streamplane.models.status import ClusterState, ClusterStatus
 from streamplane.satellite.layout import SatelliteLayout
-from streamplane.satellite.source import DirectorySource
-
-SYSTEM_CLUSTER_ID = "system"
+from streamplane.tenancy import SYSTEM_CLUSTER_ID
 
 
 def channel_config_for_local(data_dir: Path,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from streamplane.files import write_json, write_private
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.status import ClusterStatus
-from streamplane.satellite.layout import write_json, write_private
 
 
 @dataclass

@@ -40,8 +40,8 @@ from confluent_kafka.admin import (
 from kafka import KafkaAdminClient
 from kafka.protocol.admin import AlterClientQuotasRequest, DescribeClientQuotasRequest
 
-from streamplane.mothership.kafka_admin import acls
-from streamplane.mothership.kafka_admin.errors import (
+from streamplane.kafka import acls
+from streamplane.kafka.errors import (
     AdminError,
     AuthorizationError,
     ClusterUnreachableError,
@@ -51,15 +51,8 @@ from streamplane.mothership.kafka_admin.errors import (
     TopicNotFoundError,
     UserNotFoundError,
 )
-from streamplane.mothership.kafka_admin.models import (
-    AclEntry,
-    ConfigSource,
-    PartitionInfo,
-    TopicConfig,
-    TopicDescription,
-    TopicSummary,
-)
-from streamplane.satellite.health import RDKAFKA_LOG, sasl_config
+from streamplane.kafka.models import AclEntry, ConfigSource, PartitionInfo, TopicConfig, TopicDescription, TopicSummary
+from streamplane.kafka.settings import RDKAFKA_LOG, sasl_config
 
 T = TypeVar("T")
 

@@ -1,8 +1,8 @@
 """The mothership's Kafka admin library: topics, SCRAM users and ACLs of a customer cluster."""
 
-from streamplane.mothership.kafka_admin.acls import CLIENT_OPERATIONS
-from streamplane.mothership.kafka_admin.client import DEFAULT_TIMEOUT_S, ClusterAdmin, is_internal_topic
-from streamplane.mothership.kafka_admin.errors import (
+from streamplane.kafka.acls import CLIENT_OPERATIONS
+from streamplane.kafka.admin import DEFAULT_TIMEOUT_S, ClusterAdmin, is_internal_topic
+from streamplane.kafka.errors import (
     AdminError,
     AuthorizationError,
     ClusterUnreachableError,
@@ -13,14 +13,7 @@ from streamplane.mothership.kafka_admin.errors import (
     TopicNotFoundError,
     UserNotFoundError,
 )
-from streamplane.mothership.kafka_admin.models import (
-    AclEntry,
-    ConfigSource,
-    PartitionInfo,
-    TopicConfig,
-    TopicDescription,
-    TopicSummary,
-)
+from streamplane.kafka.models import AclEntry, ConfigSource, PartitionInfo, TopicConfig, TopicDescription, TopicSummary
 
 __all__ = [
     "CLIENT_OPERATIONS",

@@ -1,0 +1,1 @@
+"""Credential material shared by the gateway and the control plane: SCRAM verifiers, TLS."""

@@ -1,0 +1,1 @@
+"""Processes: spawning, adopting and stopping them, and single-instance daemons."""
