@@ -77,3 +77,19 @@ def test_bad_updates_are_refused(store: Store) -> None:
     with pytest.raises(NotFoundError):
         store.operations.update("op-nope", progress=1)
     assert store.operations.get(op.id) == op
+
+
+def test_unfinished_finds_open_operations_of_the_kinds_asked(store: Store, clock: ManualClock) -> None:
+    done = store.operations.create("scale_cluster", "lkc-a")
+    store.operations.update(done.id, status=OperationStatus.SUCCEEDED)
+    clock.advance(timedelta(seconds=1))
+    pending = store.operations.create("scale_cluster", "lkc-a")
+    clock.advance(timedelta(seconds=1))
+    running = store.operations.create("quarantine_cluster", "lkc-a")
+    store.operations.update(running.id, status=OperationStatus.RUNNING)
+    store.operations.create("scale_cluster", "lkc-b")
+
+    assert [op.id for op in store.operations.unfinished("lkc-a", ["scale_cluster"])] == [pending.id]
+    assert [op.id for op in store.operations.unfinished("lkc-a", ("scale_cluster", "quarantine_cluster"))] \
+        == [running.id, pending.id]
+    assert store.operations.unfinished("lkc-a", ["delete_cluster"]) == []

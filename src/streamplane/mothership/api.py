@@ -26,7 +26,7 @@ from streamplane.kafka import (
 )
 from streamplane.kafka.models import TopicDescription
 from streamplane.loops.balancer.analyzer import Analyzer
-from streamplane.loops.balancer.model import ClusterModel, Resource
+from streamplane.loops.balancer.model import ClusterModel
 from streamplane.models.status import ClusterStatus
 from streamplane.mothership import schemas as s
 from streamplane.mothership.access import (
@@ -37,8 +37,8 @@ from streamplane.mothership.access import (
 )
 from streamplane.mothership.balancing import BalancingService, cluster_model, dump_plan, load_summary
 from streamplane.mothership.gateways import GatewaySupervisor
-from streamplane.mothership.reconciler import CELL_OPERATIONS, QUARANTINE_BROKERS, QUARANTINE_CELL
-from streamplane.mothership.scheduler import with_cell
+from streamplane.mothership.reconciler import CELL_OPERATIONS, QUARANTINE_CELL, SCALE
+from streamplane.mothership.sizing import scale_in_problems
 from streamplane.mothership.store import (
     AlreadyExistsError,
     ClaimOutcome,
@@ -59,7 +59,6 @@ from streamplane.versions import KAFKA_RELEASES, supported_versions
 #: the monitor's window for byte rates when the API reads a cluster's load
 LOAD_RATE_WINDOW_S = 2.0
 #: a scale-in must leave the data under this share of the remaining brokers' disks
-CAPACITY_SHARE = 0.8
 
 
 class ApiError(Exception):
@@ -314,8 +313,7 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
         if lc.status != LogicalClusterStatus.RUNNING:
             raise ApiError(409, "cluster_not_ready", f"cluster {lc.name} is {lc.status.value}; it can be "
                            "scaled once it is RUNNING")
-        open_scale = [op for op in store.operations.list(target_id=lc.id, limit=20)
-                      if op.kind == "scale_cluster" and not op.status.finished]
+        open_scale = store.operations.unfinished(lc.id, SCALE)
         if open_scale:
             raise ApiError(409, "scale_in_progress", f"cluster {lc.name} is already scaling to {lc.cku} CKU "
                            f"(operation {open_scale[0].id}); wait for it to finish")
@@ -346,28 +344,8 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
             raise ApiError(503, "cluster_unreachable", f"cannot read the load of cluster {lc.name}: {exc}") from None
 
     def scale_down_problems(lc: LogicalCluster, cku: int) -> list[str]:
-        cap = cku_capacity(cku)
         pc, model = model_of(lc, 0.0)
-        keep = set(sorted(b.id for b in pc.spec.brokers)[:cap.brokers])
-        problems = []
-        wide = sorted({p.topic: p.replication_factor for p in model.partitions
-                       if p.replication_factor > cap.brokers}.items())
-        if wide:
-            problems.append("replication factor above the broker count: " + ", ".join(
-                f"topic {t} has {rf} replicas" for t, rf in wide[:5]) + (" and more" if len(wide) > 5 else ""))
-        user_partitions = sum(1 for p in model.partitions if not p.topic.startswith("__"))
-        if user_partitions > cap.partitions:
-            problems.append(f"it has {user_partitions} partitions and {cku} CKU allow {cap.partitions}")
-        data = sum(p.size_bytes * p.replication_factor for p in model.partitions)
-        disks = [model.broker(b).capacity.disk_bytes for b in keep if b in model.broker_ids]
-        room = sum(d for d in disks if d) * CAPACITY_SHARE
-        if disks and all(disks) and data > room:
-            problems.append(f"it holds {data / 2**30:.2f} GiB with replicas and {cap.brokers} brokers hold "
-                            f"{room / 2**30:.2f} GiB at {CAPACITY_SHARE:.0%} of their disks")
-        ingress = model.total(Resource.NW_IN)
-        if ingress > cap.ingress_mbps * 1e6:
-            problems.append(f"it takes in {ingress / 1e6:.1f} MB/s and {cku} CKU allow {cap.ingress_mbps} MB/s")
-        return problems
+        return scale_in_problems(model, (b.id for b in pc.spec.brokers), cku)
 
     @app.delete("/v1/clusters/{ref}", status_code=202, dependencies=[Auth], responses=ERRORS)
     def delete_cluster(ref: str, request: Request,
@@ -453,25 +431,13 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
         target = DEFAULT_CELL if body.release else QUARANTINE_CELL
         if now == target:
             raise ApiError(409, "conflict", f"cluster {lc.name} already lives in cell {target}")
-        busy = [op for op in store.operations.list(target_id=lc.id, limit=20)
-                if op.kind in CELL_OPERATIONS and not op.status.finished]
+        busy = store.operations.unfinished(lc.id, CELL_OPERATIONS)
         if busy:
             raise ApiError(409, "conflict", f"cluster {lc.name} is already moving between cells "
                            f"(operation {busy[0].id}); wait for it to finish")
-        spec = pc.spec
-        cells = dict(spec.tenant_cells)
-        if body.release:
-            cells.pop(lc.id, None)
-        else:
-            cells[lc.id] = QUARANTINE_CELL
-            if not any(b.cell == QUARANTINE_CELL for b in spec.brokers):
-                sat = store.satellites.get(pc.satellite)
-                spec = with_cell(spec, QUARANTINE_CELL, QUARANTINE_BROKERS, sat.zone)
-        spec = spec.model_copy(update={"tenant_cells": cells})
+        # the intent only: the reconciler writes the PSC (and adds the cell's brokers)
         kind = "release_cluster" if body.release else "quarantine_cluster"
-        with store.transaction() as tx:
-            tx.physical_clusters.update_spec(spec, expected_generation=pc.generation)
-            op = tx.operations.create(kind, lc.id, request={"cell": target})
+        op = store.operations.create(kind, lc.id, request={"cell": target})
         if changed is not None:
             changed()
         return s.ClusterAccepted(operation=s.OperationOut.of(op), cluster=cluster_out(lc))

@@ -31,7 +31,6 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from streamplane.capacity import cku_capacity
 from streamplane.files import read_json, write_json
 from streamplane.kafka.settings import ClientSettings
 from streamplane.loops.balancer.analyzer import Analyzer
@@ -47,6 +46,7 @@ from streamplane.loops.balancer.monitor import build_model_from_status
 from streamplane.loops.balancer.plan import Plan
 from streamplane.loops.balancer.reassign import ReassignmentAdmin
 from streamplane.models.status import ClusterState, ClusterStatus
+from streamplane.mothership.sizing import leaving_brokers
 from streamplane.mothership.store import (
     ClusterType,
     LogicalClusterStatus,
@@ -163,11 +163,11 @@ class BalanceStatus(BaseModel):
 def brokers_to_remove(store: Store, pc: PhysicalCluster) -> list[int]:
     """Brokers of ``pc`` beyond what its dedicated logical cluster's CKUs buy: the
     highest ids go first (the controllers are the lowest, and stay)."""
-    ids = sorted(b.id for b in pc.spec.brokers)
+    ids = [b.id for b in pc.spec.brokers]
     for lc in store.logical_clusters.list(physical_cluster_id=pc.id):
         if lc.type == ClusterType.DEDICATED and lc.cku is not None and lc.status not in (
                 LogicalClusterStatus.DELETING, LogicalClusterStatus.DELETED):
-            return ids[cku_capacity(lc.cku).brokers:]
+            return leaving_brokers(ids, lc.cku)
     return []
 
 

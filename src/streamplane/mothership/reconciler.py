@@ -27,7 +27,9 @@ from streamplane.mothership.scheduler import (
     choose_satellite,
     physical_cluster_spec,
     resized_spec,
+    tenant_in_cell,
 )
+from streamplane.mothership.sizing import broker_count, leaving_brokers
 from streamplane.mothership.store import (
     ClusterType,
     ConflictError,
@@ -53,9 +55,8 @@ CLUSTER_OPERATIONS = ("create_cluster", "update_cluster", "delete_cluster", "sca
                       "quarantine_cluster", "release_cluster")
 SCALE = ("scale_cluster",)
 CELL_OPERATIONS = ("quarantine_cluster", "release_cluster")
-#: the cell a noisy tenant is moved to, and how many brokers it gets (room for RF 3)
+#: the cell a noisy tenant is moved to
 QUARANTINE_CELL = "quarantine"
-QUARANTINE_BROKERS = 3
 
 
 class Publisher(Protocol):
@@ -249,10 +250,17 @@ class Reconciler:
     def _move_cell(self, lc: LogicalCluster, pc: PhysicalCluster, status: ClusterStatus | None) -> str | None:
         """One step of a quarantine (or release): done once the balancer has seen, at the
         PSC's generation, every replica of every tenant inside its cell."""
-        if lc.status != LogicalClusterStatus.RUNNING or not self._open_operations(lc, CELL_OPERATIONS):
+        ops = self._open_operations(lc, CELL_OPERATIONS) if lc.status == LogicalClusterStatus.RUNNING else []
+        if not ops:
             return None
-        cell = pc.spec.tenant_cells.get(lc.id, DEFAULT_CELL)
+        cell = str((ops[0].request or {}).get("cell", pc.spec.tenant_cells.get(lc.id, DEFAULT_CELL)))
         what = f"moving to cell {cell}"
+        if pc.spec.tenant_cells.get(lc.id, DEFAULT_CELL) != cell:
+            sat = self.store.satellites.get(pc.satellite)
+            pc = self.store.physical_clusters.update_spec(
+                tenant_in_cell(pc.spec, lc.id, cell, sat.zone), expected_generation=pc.generation)
+            self._set(lc, lc.status, what, 10.0)
+            return f"cluster {lc.name}: {pc.id} places it in cell {cell} (generation {pc.generation})"
         if not _applied(pc, status):
             return self._applying(lc, pc, status, what)
         balance = self.balancing.status(pc.id) if self.balancing is not None else None
@@ -277,7 +285,7 @@ class Reconciler:
         """
         if lc.type != ClusterType.DEDICATED or lc.cku is None or lc.status != LogicalClusterStatus.RUNNING:
             return None
-        target = cku_capacity(lc.cku).brokers
+        target = broker_count(lc.cku)
         ids = sorted(b.id for b in pc.spec.brokers)
         scaling = bool(self._open_operations(lc, SCALE))
         if len(ids) == target and not scaling:
@@ -294,7 +302,7 @@ class Reconciler:
             self._set(lc, lc.status, f"{what}: starting broker(s) {_ids(added)}", 10.0)
             return f"cluster {lc.name}: adding broker(s) {_ids(added)} to {pc.id} (generation {pc.generation})"
         if len(ids) > target:
-            leaving = ids[target:]
+            leaving = leaving_brokers(ids, lc.cku)
             drained = (balance is not None and balance.generation == pc.generation
                        and balance.evaluated_at is not None and balance.execution is None
                        and {b.id for b in balance.brokers} >= set(leaving) and balance.holds(leaving) == 0)
@@ -419,8 +427,7 @@ class Reconciler:
 
     def _open_operations(self, lc: LogicalCluster,
                          kinds: tuple[str, ...] = CLUSTER_OPERATIONS) -> list[Operation]:
-        ops = self.store.operations.list(target_id=lc.id, limit=20)
-        return [op for op in ops if not op.status.finished and op.kind in kinds]
+        return self.store.operations.unfinished(lc.id, kinds)
 
     def _progress(self, lc: LogicalCluster, progress: float) -> None:
         for op in self._open_operations(lc):

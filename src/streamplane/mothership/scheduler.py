@@ -12,10 +12,15 @@ from dataclasses import dataclass
 
 from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec
 from streamplane.models.satellite import SatelliteInfo
+from streamplane.mothership.sizing import kept_specs
 from streamplane.settings import BROKER_HEAP_MB
 from streamplane.tenancy import DEFAULT_CELL
 
 ZONE_SUFFIXES = "abcdefgh"
+
+
+#: how many brokers a new (quarantine) cell gets: room for replication factor 3
+QUARANTINE_BROKERS = 3
 
 
 class NoCapacityError(RuntimeError):
@@ -94,7 +99,7 @@ def resized_spec(spec: PhysicalClusterSpec, brokers: int, satellite_zone: str, z
         raise ValueError(f"cluster {spec.id} runs {spec.controllers.count} controllers inside its "
                          f"brokers, so it cannot shrink to {brokers} broker(s)")
     if brokers <= len(current):
-        kept = tuple(current[:brokers])
+        kept = kept_specs(current, brokers)
     else:
         rotation = broker_zones(satellite_zone, zones, brokers)
         cells = current[0].cell if current else DEFAULT_CELL
@@ -112,3 +117,16 @@ def with_cell(spec: PhysicalClusterSpec, cell: str, brokers: int, satellite_zone
     rotation = broker_zones(satellite_zone, zones, brokers)
     added = tuple(BrokerSpec(id=next_id + i, zone=rotation[i], cell=cell) for i in range(brokers))
     return spec.model_copy(update={"brokers": spec.brokers + added})
+
+
+def tenant_in_cell(spec: PhysicalClusterSpec, tenant: str, cell: str, satellite_zone: str) -> PhysicalClusterSpec:
+    """``spec`` with ``tenant`` living in ``cell``; the quarantine cell gets its brokers
+    when it has none yet, and the default cell is where tenants not listed live."""
+    cells = dict(spec.tenant_cells)
+    if cell == DEFAULT_CELL:
+        cells.pop(tenant, None)
+    else:
+        cells[tenant] = cell
+        if not any(b.cell == cell for b in spec.brokers):
+            spec = with_cell(spec, cell, QUARANTINE_BROKERS, satellite_zone)
+    return spec.model_copy(update={"tenant_cells": cells})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -49,6 +50,17 @@ class Operations:
             if row is None:
                 raise NotFoundError(KIND, op_id)
             return Operation.model_validate(row)
+
+    def unfinished(self, target_id: str, kinds: Iterable[str]) -> list[Operation]:
+        """The operations of these kinds on ``target_id`` that are still PENDING or RUNNING,
+        newest first: what a new request of the same kind would run into."""
+        stmt = (select(OperationRow)
+                .where(OperationRow.target_id == target_id,
+                       OperationRow.kind.in_([str(k) for k in kinds]),
+                       OperationRow.status.in_([s.value for s in OperationStatus if not s.finished]))
+                .order_by(OperationRow.created_at.desc(), OperationRow.id))
+        with self._ctx.sessions.read() as session:
+            return [Operation.model_validate(r) for r in session.scalars(stmt)]
 
     def list(
         self,
