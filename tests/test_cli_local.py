@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
 STREAMPLANE = [sys.executable, "-m", "streamplane"]
 
@@ -36,6 +37,7 @@ def test_apply_refuses_an_invalid_spec_and_leaves_nothing_on_disk(tmp_path: Path
     assert not data_dir.exists()
 
 
+@pytest.mark.kafka
 def test_up_detach_status_down_leaves_no_process(tmp_path: Path) -> None:
     data_dir = tmp_path / "sp"
     try:

@@ -45,6 +45,8 @@ from streamplane.testing import SequenceProducer, consume_sequences, wait_for
 
 from .conftest import Platform, cli, parse_properties, running_platform, streamplane
 
+pytestmark = pytest.mark.kafka
+
 QUIET = logging.getLogger("streamplane.tests.quiet")
 CREATE_TIMEOUT_S = 240.0
 

@@ -31,6 +31,8 @@ from streamplane.testing import SequenceProducer, fill_topic, scram_client_confi
 
 from .conftest import Platform, streamplane
 
+pytestmark = pytest.mark.kafka
+
 THROTTLE = 1024 * 1024  # bytes/s per broker while partitions move
 TOPIC, PARTITIONS = "orders", 12
 PRELOAD_BYTES = 48 * 1024 * 1024
