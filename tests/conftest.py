@@ -18,7 +18,7 @@ import pytest
 KAFKA_FIXTURES = frozenset({
     "platform", "zone_b",                       # mothership: the whole platform
     "system_data_dir",                          # channel: a system cluster
-    "cluster",                                  # executor, gateway: a physical cluster
+    "cluster", "one_broker",                    # executor, gateway: a physical cluster
     "load_cluster",                             # balancer: a cluster under load
     "solo",                                     # kafka_admin: a one-node cluster
     "trio",                                     # satellite: a three-broker cluster

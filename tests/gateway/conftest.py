@@ -64,12 +64,19 @@ def shared_spec() -> PhysicalClusterSpec:
     })
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedCluster]:
-    """One broker, run by a satellite daemon, for the whole module."""
+@pytest.fixture(scope="session")
+def one_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedCluster]:
+    """One broker, run by a satellite daemon, shared by every gateway module of the run:
+    each test makes tenants of its own (``new_tenant``), so they do not see each other."""
     psc = shared_spec()
     with satellite_cluster(Path(tmp_path_factory.mktemp("sat-gateway")), psc, HEALTHY_TIMEOUT_S) as (local, status):
         yield SharedCluster(local, psc, status.bootstrap or "")
+
+
+@pytest.fixture(scope="module")
+def cluster(one_broker: SharedCluster) -> SharedCluster:
+    """The cluster behind a module's gateway (a module that needs another defines its own)."""
+    return one_broker
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -212,6 +213,37 @@ class TopicFollower:
         elif message != self.last_error:
             log.debug("%s: %s", self.name, message)
         self.last_error = message
+
+
+class FollowsTopic:
+    """The life of a reader built on one ``TopicFollower`` (``self._follower``): start it,
+    close it, or use the reader as an async context manager; it says whether it has caught
+    up with the topic and why it cannot read it, if it cannot."""
+
+    _follower: TopicFollower
+
+    @property
+    def caught_up(self) -> bool:
+        return self._follower.caught_up
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the topic cannot be read right now, if it cannot."""
+        return self._follower.last_error
+
+    def start(self) -> None:
+        self._follower.start()
+
+    async def close(self) -> None:
+        await self._follower.close()
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
 
 
 class DeliveringProducer:

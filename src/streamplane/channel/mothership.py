@@ -10,7 +10,7 @@ from types import TracebackType
 
 from confluent_kafka import Message
 
-from streamplane.channel.clients import CLOSE_TIMEOUT_S, DeliveringProducer, TopicFollower
+from streamplane.channel.clients import CLOSE_TIMEOUT_S, DeliveringProducer, FollowsTopic, TopicFollower
 from streamplane.channel.codec import (
     SATELLITE_HEADER,
     DesiredCodec,
@@ -78,7 +78,7 @@ class DesiredPublisher:
         await self.close()
 
 
-class StatusReader:
+class StatusReader(FollowsTopic):
     """Every satellite's latest ``ClusterStatus``, read from the ``status`` topic."""
 
     def __init__(self, config: ChannelConfig) -> None:
@@ -86,28 +86,6 @@ class StatusReader:
         self._errors: dict[str, str] = {}
         self._follower = TopicFollower(config, config.status_topic, self._apply,
                                        name="status-reader")
-
-    @property
-    def caught_up(self) -> bool:
-        return self._follower.caught_up
-
-    @property
-    def last_error(self) -> str | None:
-        return self._follower.last_error
-
-    def start(self) -> None:
-        self._follower.start()
-
-    async def close(self) -> None:
-        await self._follower.close()
-
-    async def __aenter__(self) -> StatusReader:
-        self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.close()
 
     def get(self, satellite: str, cluster_id: str) -> ClusterStatus | None:
         with self._follower.lock:

@@ -11,7 +11,7 @@ from types import TracebackType
 
 from confluent_kafka import Message
 
-from streamplane.channel.clients import CLOSE_TIMEOUT_S, DeliveringProducer, TopicFollower
+from streamplane.channel.clients import CLOSE_TIMEOUT_S, DeliveringProducer, FollowsTopic, TopicFollower
 from streamplane.channel.codec import (
     GENERATION_HEADER,
     SATELLITE_HEADER,
@@ -38,7 +38,7 @@ class _Entry:
     error: str | None = None
 
 
-class KafkaDesiredSource(DesiredStateSource):
+class KafkaDesiredSource(FollowsTopic, DesiredStateSource):
     """The PSCs on the ``desired`` topic meant for satellite ``satellite``.
 
     Until the follower has read the topic up to the end offsets it found at start, the
@@ -53,29 +53,6 @@ class KafkaDesiredSource(DesiredStateSource):
         self._entries: dict[str, _Entry] = {}
         self._follower = TopicFollower(config, config.desired_topic, self._apply,
                                        name=f"desired-{satellite}")
-
-    @property
-    def caught_up(self) -> bool:
-        return self._follower.caught_up
-
-    @property
-    def last_error(self) -> str | None:
-        """Why the topic cannot be read right now, if it cannot."""
-        return self._follower.last_error
-
-    def start(self) -> None:
-        self._follower.start()
-
-    async def close(self) -> None:
-        await self._follower.close()
-
-    async def __aenter__(self) -> KafkaDesiredSource:
-        self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.close()
 
     async def wait_caught_up(self, timeout: float) -> None:
         self.start()

@@ -14,8 +14,8 @@ import hashlib
 import itertools
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
 
 from kafka.protocol.api_key import ApiKey
 from kafka.protocol.metadata import ApiVersionsRequest
@@ -34,6 +34,7 @@ from streamplane.gateway.protocol import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Address = tuple[str, int]
 #: how the gateway names itself to brokers in ApiVersions
@@ -106,15 +107,7 @@ class UpstreamConnection:
         except (OSError, TimeoutError) as exc:
             raise UpstreamError(f"cannot connect to broker {address[0]}:{address[1]}: {exc}") from exc
         conn = cls(reader, writer, address)
-        try:
-            conn.versions = await asyncio.wait_for(conn._api_versions(), timeout)
-        except TimeoutError as exc:
-            await conn.close()
-            raise UpstreamError(f"broker {address[0]}:{address[1]} did not answer ApiVersions "
-                                f"within {timeout:g} s") from exc
-        except BaseException:
-            await conn.close()
-            raise
+        conn.versions = await conn._or_close(conn._api_versions(), timeout, "answer ApiVersions")
         return conn
 
     @classmethod
@@ -127,12 +120,16 @@ class UpstreamConnection:
     async def log_in(self, credentials: UpstreamCredentials, *, timeout: float,
                      salted: SaltedPasswords) -> None:
         """Log in a connection from ``open``; it is closed if that fails."""
+        await self._or_close(self._authenticate(credentials, salted), timeout, "finish the login")
+
+    async def _or_close(self, step: Awaitable[T], timeout: float, what: str) -> T:
+        """``step`` within ``timeout``; if it fails or takes longer, the connection is closed."""
         try:
-            await asyncio.wait_for(self._authenticate(credentials, salted), timeout)
+            return await asyncio.wait_for(step, timeout)
         except TimeoutError as exc:
             await self.close()
-            raise UpstreamError(f"broker {self.address[0]}:{self.address[1]} did not finish "
-                                f"the login within {timeout:g} s") from exc
+            raise UpstreamError(f"broker {self.address[0]}:{self.address[1]} did not {what} "
+                                f"within {timeout:g} s") from exc
         except BaseException:
             await self.close()
             raise
