@@ -19,6 +19,16 @@ ACLs, SCRAM credentials, quotas or partition assignments.
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from streamplane.kafka.errors import InvalidAclError
 from streamplane.kafka.models import AclEntry
@@ -57,3 +67,30 @@ def client_access(user_name: str, prefix: str | None) -> list[AclEntry]:
         for op in ops
     ]
 
+
+def binding(entry: AclEntry) -> Any:
+    """``entry`` as confluent-kafka's ``AclBinding``."""
+    return AclBinding(entry.resource_type, entry.resource_name, entry.pattern_type,
+                      entry.principal, entry.host, entry.operation, entry.permission)
+
+
+def principal_filter(user_name: str) -> Any:
+    """A filter that matches every ACL of ``user_name``."""
+    return AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY,
+                            principal(user_name), None, AclOperation.ANY,
+                            AclPermissionType.ANY)
+
+
+def entry(binding: Any) -> AclEntry:
+    """A confluent-kafka ``AclBinding`` as our ``AclEntry``."""
+    return AclEntry(
+        principal=binding.principal, resource_type=binding.restype.name,
+        resource_name=binding.name, pattern_type=binding.resource_pattern_type.name,
+        operation=binding.operation.name, permission=binding.permission_type.name,
+        host=binding.host,
+    )
+
+
+def order(e: AclEntry) -> tuple[str, ...]:
+    """A stable order for listing ACL entries."""
+    return (e.resource_type, e.pattern_type, e.resource_name, e.operation, e.permission, e.host)

@@ -21,17 +21,13 @@ from typing import Any, TypeVar
 import kafka.errors as kafka_errors
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import (
-    AclBinding,
-    AclBindingFilter,
     AclOperation,
-    AclPermissionType,
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
     NewPartitions,
     NewTopic,
-    ResourcePatternType,
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
@@ -358,7 +354,7 @@ class ClusterAdmin:
         _check_user_name(principal_name)
         entries = acls.client_access(principal_name, prefix)
         action = f"grant client access to user {principal_name!r}"
-        futures = self._client.create_acls([_binding(e) for e in entries],
+        futures = self._client.create_acls([acls.binding(e) for e in entries],
                                            **self._request_options())
         for future in futures.values():
             self._wait(future, action, user=principal_name)
@@ -368,10 +364,10 @@ class ClusterAdmin:
         """Delete every ACL binding of user ``principal_name``; returns what was deleted."""
         _check_user_name(principal_name)
         action = f"revoke the access of user {principal_name!r}"
-        acl_filter = _principal_filter(principal_name)
+        acl_filter = acls.principal_filter(principal_name)
         futures = self._client.delete_acls([acl_filter], **self._request_options())
         deleted = self._wait(futures[acl_filter], action, user=principal_name)
-        return sorted((_entry(b) for b in deleted), key=_acl_order)
+        return sorted((acls.entry(b) for b in deleted), key=acls.order)
 
     def acls_for(self, principal_name: str) -> list[AclEntry]:
         """Every ACL binding of user ``principal_name``."""
@@ -379,10 +375,10 @@ class ClusterAdmin:
         action = f"list the ACLs of user {principal_name!r}"
         # librdkafka answers an empty list, not an error, when the request is refused
         self._require_cluster_describe(action)
-        future = self._client.describe_acls(_principal_filter(principal_name),
+        future = self._client.describe_acls(acls.principal_filter(principal_name),
                                             **self._request_options())
         found = self._wait(future, action, user=principal_name)
-        return sorted((_entry(b) for b in found), key=_acl_order)
+        return sorted((acls.entry(b) for b in found), key=acls.order)
 
     # ---- client quotas -------------------------------------------------------------
 
@@ -593,27 +589,3 @@ def _check_user_name(name: str) -> None:
 
 def _enum_value(value: Any) -> int:
     return int(getattr(value, "value", value))
-
-
-def _binding(entry: AclEntry) -> Any:
-    return AclBinding(entry.resource_type, entry.resource_name, entry.pattern_type,
-                      entry.principal, entry.host, entry.operation, entry.permission)
-
-
-def _principal_filter(user_name: str) -> Any:
-    return AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY,
-                            acls.principal(user_name), None, AclOperation.ANY,
-                            AclPermissionType.ANY)
-
-
-def _entry(binding: Any) -> AclEntry:
-    return AclEntry(
-        principal=binding.principal, resource_type=binding.restype.name,
-        resource_name=binding.name, pattern_type=binding.resource_pattern_type.name,
-        operation=binding.operation.name, permission=binding.permission_type.name,
-        host=binding.host,
-    )
-
-
-def _acl_order(e: AclEntry) -> tuple[str, ...]:
-    return (e.resource_type, e.pattern_type, e.resource_name, e.operation, e.permission, e.host)
