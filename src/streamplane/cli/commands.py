@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from streamplane.cli.api_client import ApiClient, ApiClientError
 from streamplane.gateway.sasl import SUPPORTED_MECHANISMS
-from streamplane.mothership import schemas as s
+from streamplane.models import api as s
 from streamplane.mothership.server import MothershipLayout
 from streamplane.paths import default_data_dir
 
