@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from streamplane.models import api as s
 from streamplane.mothership.api.deps import STATE_KEY, ApiContext
@@ -26,7 +26,8 @@ def create_app(store: Store, admin_token: str, changed: Callable[[], None] | Non
     return build_app(ApiContext(store, admin_token, changed, balancing, gateways))
 
 
-def build_app(ctx: ApiContext) -> FastAPI:
+def build_app(ctx: ApiContext, routers: Iterable[APIRouter] = ROUTERS) -> FastAPI:
+    """The app over ``ctx``; a test may serve only some of the routers."""
     app = FastAPI(title="Streamplane", version="1", description="Managed Apache Kafka.",
                   responses={401: {"model": s.ErrorOut}})
     setattr(app.state, STATE_KEY, ctx)
@@ -36,6 +37,6 @@ def build_app(ctx: ApiContext) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    for router in ROUTERS:
+    for router in routers:
         app.include_router(router)
     return app
