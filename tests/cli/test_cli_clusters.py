@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from streamplane.cli.api_client import ApiClient
-from streamplane.cli.commands import POLL_INTERVAL_S
+from streamplane.cli.commands.base import POLL_INTERVAL_S
 from streamplane.mothership.store import LogicalClusterStatus, OperationStatus
 from streamplane.mothership.store.testing import dump_tables
 from streamplane.versions import DEFAULT_KAFKA_VERSION

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from streamplane.mothership import schemas as s
+from streamplane.models import api as s
 
 DEFAULT_TIMEOUT_S = 30.0
 #: pauses before each retry of a safe request; the length is the number of retries

@@ -1,4 +1,6 @@
-"""Request and response bodies of the REST API (``/v1``)."""
+"""Request and response bodies of the REST API (``/v1``): the wire format the mothership
+serves and the CLI reads. Plain Pydantic models; the mothership builds them from its store
+records (``mothership/api/views.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamplane.capacity import MAX_CKU, MIN_CKU
-from streamplane.mothership.store import ApiKey, ClusterType, LogicalCluster, Operation
 from streamplane.versions import DEFAULT_KAFKA_VERSION
 
 CLUSTER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
@@ -52,13 +53,6 @@ class ClusterOut(BaseModel):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, lc: LogicalCluster, tenant_protocol: str = "SASL_PLAINTEXT") -> ClusterOut:
-        out = cls.model_validate(lc.model_dump(include=set(cls.model_fields)))
-        if lc.type != ClusterType.DEDICATED:
-            out.security_protocol = tenant_protocol
-        return out
-
 
 class OperationOut(BaseModel):
     id: str
@@ -70,10 +64,6 @@ class OperationOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
-
-    @classmethod
-    def of(cls, op: Operation) -> OperationOut:
-        return cls.model_validate(op.model_dump(include=set(cls.model_fields)))
 
 
 class ClusterAccepted(BaseModel):
@@ -91,11 +81,6 @@ class ApiKeyOut(BaseModel):
     description: str
     created_at: datetime
     revoked_at: datetime | None
-
-    @classmethod
-    def of(cls, k: ApiKey) -> ApiKeyOut:
-        return cls(key=k.id, cluster_id=k.logical_cluster_id, description=k.description,
-                   created_at=k.created_at, revoked_at=k.revoked_at)
 
 
 class ApiKeyIssued(ApiKeyOut):

@@ -1,0 +1,42 @@
+"""The FastAPI application: the routers of every resource over one :class:`ApiContext`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from fastapi import APIRouter, FastAPI
+
+from streamplane.models import api as s
+from streamplane.mothership.api.deps import STATE_KEY, ApiContext
+from streamplane.mothership.api.errors import install_error_handlers
+from streamplane.mothership.api.routes import api_keys, balance, cells, clusters, gateways, operations, topics
+from streamplane.mothership.balancing import BalancingService
+from streamplane.mothership.gateways import GatewaySupervisor
+from streamplane.mothership.store import Store
+
+ROUTERS = (gateways.router, clusters.router, operations.router, balance.router, cells.router,
+           api_keys.router, topics.router)
+
+
+def create_app(store: Store, admin_token: str, changed: Callable[[], None] | None = None,
+               balancing: BalancingService | None = None,
+               gateways: GatewaySupervisor | None = None) -> FastAPI:
+    """``changed`` is called (from a worker thread) after a request changed desired state,
+    so the reconciler acts at once instead of at its next tick."""
+    return build_app(ApiContext(store, admin_token, changed, balancing, gateways))
+
+
+def build_app(ctx: ApiContext, routers: Iterable[APIRouter] = ROUTERS) -> FastAPI:
+    """The app over ``ctx``; a test may serve only some of the routers."""
+    app = FastAPI(title="Streamplane", version="1", description="Managed Apache Kafka.",
+                  responses={401: {"model": s.ErrorOut}})
+    setattr(app.state, STATE_KEY, ctx)
+    install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for router in routers:
+        app.include_router(router)
+    return app
