@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
@@ -18,18 +19,24 @@ from streamplane.channel.source import DirectorySource, read_statuses
 from streamplane.files import read_json
 from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec, SuperUser
 from streamplane.models.status import ClusterState, ClusterStatus
+from streamplane.mothership.gateways import STOP_GRACE_S as GATEWAY_STOP_GRACE_S
 from streamplane.mothership.gateways import stop_gateways
 from streamplane.mothership.server import MothershipLayout
 from streamplane.proc import process
 from streamplane.proc.daemon import pid_running
-from streamplane.satellite.agent import satellite_pid
+from streamplane.satellite.agent import STOP_BUDGET_S, satellite_pid
 from streamplane.satellite.layout import SatelliteLayout
 from streamplane.satellite.local_channel import channel_config_for_local
 from streamplane.satellite.node import KAFKA_MAIN
 
 SYSTEM_CLUSTER_ID = "system"
 LOCAL_SATELLITE = "local"
-SATELLITE_STOP_TIMEOUT_S = 150.0
+#: how long `down` waits for each part before it kills what is left; the satellite's
+#: share is its own stop budget (every cluster's controlled shutdown) and a margin
+MOTHERSHIP_STOP_TIMEOUT_S = 10.0
+SATELLITE_STOP_TIMEOUT_S = STOP_BUDGET_S + 5.0
+LEFTOVER_GRACE_S = 5.0
+DOWN_BUDGET_S = MOTHERSHIP_STOP_TIMEOUT_S + GATEWAY_STOP_GRACE_S + SATELLITE_STOP_TIMEOUT_S + LEFTOVER_GRACE_S
 
 
 class LocalError(RuntimeError):
@@ -173,20 +180,24 @@ class LocalDeployment:
         raise LocalError(f"cluster {cluster_id} was not healthy after {timeout:.0f} s; "
                          f"see {self.layout.log_file}")
 
-    def down(self, timeout: float = SATELLITE_STOP_TIMEOUT_S) -> list[str]:
+    def down(self) -> list[str]:
         """Stop the mothership, its gateways, the satellite (which stops its clusters) and
-        anything it left behind."""
+        anything it left behind. Each step has a bounded time and anything still running
+        after it is killed, so this returns within about ``DOWN_BUDGET_S`` whatever state
+        the clusters are in; killing loses no acknowledged data (design rule 1)."""
         said: list[str] = []
-        stopped = self.stop_mothership()
+        stopped = self.stop_mothership(MOTHERSHIP_STOP_TIMEOUT_S)
         if stopped:
             said.append(stopped)
         said += stop_gateways(self.mothership.root)  # they outlive the mothership by design
         pid = self.satellite_pid()
         if pid is not None:
-            said.append(_stop_daemon(pid, self.satellite_pid, "satellite and its clusters", timeout))
-        for handle in process.find_by_marker(str(self.layout.clusters_dir), KAFKA_MAIN):
-            # a satellite killed -9 leaves its brokers running; they are still ours to stop
-            code = _terminate_blocking(handle, 60.0)
+            said.append(_stop_daemon(pid, self.satellite_pid, "satellite and its clusters",
+                                     SATELLITE_STOP_TIMEOUT_S))
+        # a satellite killed -9 (or just now, for taking too long) leaves its brokers
+        # running; they are still ours to stop, all at once
+        leftovers = process.find_by_marker(str(self.layout.clusters_dir), KAFKA_MAIN)
+        for handle, code in zip(leftovers, _terminate_all(leftovers, LEFTOVER_GRACE_S), strict=True):
             said.append(f"stopped leftover Kafka process {handle.pid} (exit {code})")
         return said
 
@@ -241,7 +252,8 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _terminate_blocking(handle: process.ProcessHandle, grace: float) -> int | None:
-    import asyncio
+def _terminate_all(handles: list[process.ProcessHandle], grace: float) -> list[int | None]:
+    async def terminate() -> list[int | None]:
+        return list(await asyncio.gather(*(process.terminate(h, grace) for h in handles)))
 
-    return asyncio.run(process.terminate(handle, grace))
+    return asyncio.run(terminate()) if handles else []

@@ -301,7 +301,7 @@ class GatewaySupervisor:
 
     def _terminate(self, gw: _Gateway) -> None:
         if gw.handle is not None:
-            _terminate_blocking(gw.handle)
+            asyncio.run(process.terminate(gw.handle, STOP_GRACE_S))
             gw.handle = None
 
     def _remove(self, pc_id: str) -> str:
@@ -318,15 +318,13 @@ class GatewaySupervisor:
 def stop_gateways(mothership_root: Path) -> list[str]:
     """Stop every gateway of this data directory (``streamplane down``); the mothership
     leaves them running when it stops."""
-    said = []
-    for handle in _find_gateways(str(gateways_dir(mothership_root))):
-        code = _terminate_blocking(handle)
-        said.append(f"stopped gateway process {handle.pid} (exit {code})")
-    return said
+    handles = _find_gateways(str(gateways_dir(mothership_root)))
 
+    async def terminate() -> list[int | None]:
+        return list(await asyncio.gather(*(process.terminate(h, STOP_GRACE_S) for h in handles)))
 
-def _terminate_blocking(handle: ProcessHandle) -> int | None:
-    return asyncio.run(process.terminate(handle, STOP_GRACE_S))
+    codes = asyncio.run(terminate()) if handles else []
+    return [f"stopped gateway process {h.pid} (exit {code})" for h, code in zip(handles, codes, strict=True)]
 
 
 def _moved(before: str, now: str) -> bool:

@@ -18,7 +18,7 @@ from streamplane.models.satellite import SatelliteInfo
 from streamplane.models.status import ClusterState
 from streamplane.proc import daemon
 from streamplane.proc.daemon import AlreadyRunningError
-from streamplane.satellite.cluster import ClusterWorker
+from streamplane.satellite.cluster import SHUTDOWN_GRACE_S, ClusterWorker
 from streamplane.satellite.layout import SatelliteLayout
 from streamplane.satellite.ports import PortAllocator
 from streamplane.tenancy import SYSTEM_CLUSTER_ID
@@ -29,6 +29,10 @@ CONVERGING_INTERVAL_S = 0.5
 STEADY_INTERVAL_S = 2.0
 DISPATCH_INTERVAL_S = 1.0
 ANNOUNCE_INTERVAL_S = 5.0
+#: what stopping the system cluster may take, after the others (see ``shutdown``)
+SYSTEM_SHUTDOWN_GRACE_S = 8.0
+#: the longest a satellite takes to stop every process it runs
+STOP_BUDGET_S = SHUTDOWN_GRACE_S + SYSTEM_SHUTDOWN_GRACE_S
 
 
 SatelliteBusyError = AlreadyRunningError
@@ -193,10 +197,12 @@ class Satellite:
         self._tasks.clear()
         # the system cluster carries the control channel: it goes last, so that the other
         # clusters' final statuses still reach the mothership
+        deadline = time.monotonic() + STOP_BUDGET_S
         waves = [[w for cid, w in self.workers.items() if cid != SYSTEM_CLUSTER_ID],
                  [w for cid, w in self.workers.items() if cid == SYSTEM_CLUSTER_ID]]
-        for wave in waves:
-            await asyncio.gather(*(w.stop_all() for w in wave))
+        for wave, reserve in zip(waves, (SYSTEM_SHUTDOWN_GRACE_S, 0.0), strict=True):
+            grace = max(0.0, deadline - reserve - time.monotonic())
+            await asyncio.gather(*(w.stop_all(grace) for w in wave))
             for worker in wave:
                 if worker.spec is not None and worker.record is not None:
                     await self.sink.publish(worker.status())

@@ -38,6 +38,9 @@ from streamplane.satellite.render import (
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 60.0  # controlled shutdown moves leadership away first; give it time
+#: how long stopping a whole cluster may take when the satellite stops: brokers get half,
+#: controllers the rest; a user's `streamplane down` waits for this, so it stays short
+SHUTDOWN_GRACE_S = 20.0
 DELETE_GRACE_S = 15.0  # the data is about to be deleted, so a slow shutdown buys nothing
 #: once most controllers of a cluster being stopped have exited, the nodes left cannot get
 #: their controlled shutdown approved (Kafka would wait minutes for it): this long, then killed
@@ -528,14 +531,17 @@ class ClusterWorker:
 
     # ---- stopping and removal ------------------------------------------------------
 
-    async def stop_all(self, grace: float = STOP_GRACE_S) -> None:
-        """Stop every process: brokers first, controllers last, so shutdown stays controlled."""
+    async def stop_all(self, grace: float = SHUTDOWN_GRACE_S) -> None:
+        """Stop every process within ``grace`` seconds in all: brokers first, controllers
+        last, so shutdown stays controlled. A node still running when its share of the time
+        is up is killed; its data is safe (replicas, and the page cache outlives it)."""
         plans = self._plan(self.spec) if self.spec and self.record else {}
         controllers = {n for n, p in plans.items() if p.is_controller}
         brokers_only = [r for n, r in self.runners.items() if n not in controllers]
         rest = [r for n, r in self.runners.items() if n in controllers]
-        await asyncio.gather(*(r.stop(grace) for r in brokers_only))
-        await self._stop_voters(rest, grace)
+        deadline = time.monotonic() + grace
+        await asyncio.gather(*(r.stop(grace / 2 if rest else grace) for r in brokers_only))
+        await self._stop_voters(rest, max(0.0, deadline - time.monotonic()))
         self._stopped = True
         if self.record is not None:
             self._save()
