@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamplane.mothership.balancing import BalanceSettings, Trigger
+from streamplane.loops.balancer.detector import BalanceSettings, Trigger
 
 SETTINGS = BalanceSettings(trigger_imbalance=0.25, sustain_s=120.0, cooldown_s=300.0)
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from streamplane.credentials.tls import TlsSettings
+from streamplane.loops.runner import run_loop
 from streamplane.models.status import ClusterState
 from streamplane.mothership.store import PhysicalCluster, PhysicalClusterKind, Store
 from streamplane.proc import process
@@ -181,15 +182,10 @@ class GatewaySupervisor:
             return gw.handle.pid if gw is not None and gw.handle is not None else None
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                said = await asyncio.to_thread(self.run_cycle)
-                if said:
-                    log.info("%s", said)
-            except Exception:
-                log.exception("gateway supervision cycle failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), CYCLE_S)
+        async def cycle() -> str:
+            return await asyncio.to_thread(self.run_cycle)
+
+        await run_loop(cycle, stop, CYCLE_S, log, "gateway supervisor")
 
     def run_cycle(self) -> str:
         """Start, watch, restart and stop gateways; a sentence about what changed."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from streamplane.capacity import SHARED_CLUSTER_BROKERS, cku_capacity
 from streamplane.channel.config import ChannelError
 from streamplane.kafka import AdminError
+from streamplane.loops.runner import Wakeup, run_loop
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.satellite import SatelliteInfo
 from streamplane.models.status import ClusterState, ClusterStatus
@@ -46,7 +47,7 @@ from streamplane.mothership.store.ids import physical_cluster_id
 from streamplane.tenancy import DEFAULT_CELL
 
 if TYPE_CHECKING:
-    from streamplane.mothership.balancing import BalanceStatus
+    from streamplane.loops.balancer.loop import BalanceStatus
 
 log = logging.getLogger(__name__)
 
@@ -128,25 +129,14 @@ class Reconciler:
     _published: dict[str, int] = field(default_factory=dict)
     _withdrawn: set[str] = field(default_factory=set)
     _seen: dict[str, tuple[str, int | None, str | None]] = field(default_factory=dict)
-    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    _wakeup: Wakeup = field(default_factory=Wakeup)
 
     def wake(self) -> None:
         """Run the next cycle now (call from the event loop's thread)."""
         self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self._wakeup.clear()
-            try:
-                said = await self.run_cycle()
-                if said:
-                    log.info("%s", said)
-            except Exception:
-                log.exception("reconcile cycle failed")
-            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wakeup.wait())]
-            await asyncio.wait(waits, timeout=CYCLE_S, return_when=asyncio.FIRST_COMPLETED)
-            for w in waits:
-                w.cancel()
+        await run_loop(self.run_cycle, stop, CYCLE_S, log, "reconciler", wakeup=self._wakeup)
 
     async def run_cycle(self) -> str:
         if not self.statuses.caught_up:

@@ -18,10 +18,12 @@ from streamplane.channel import ChannelConfig, DesiredPublisher, StatusReader, e
 from streamplane.channel.registry import SatelliteDirectory
 from streamplane.credentials.tls import TlsSettings
 from streamplane.files import read_json, write_json, write_private
+from streamplane.loops.balancer.detector import BalanceSettings
 from streamplane.loops.balancer.executor import ExecutorConfig
+from streamplane.loops.balancer.loop import BalancingService
 from streamplane.mothership.access import TenantAccess
 from streamplane.mothership.api import create_app
-from streamplane.mothership.balancing import BalanceSettings, BalancingService
+from streamplane.mothership.balancer_source import StoreBalancerSource
 from streamplane.mothership.gateways import GatewaySupervisor
 from streamplane.mothership.reconciler import Reconciler
 from streamplane.mothership.scheduler import SchedulerSettings
@@ -163,7 +165,7 @@ async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
     directory = SatelliteDirectory(channel)
     statuses.start()
     directory.start()
-    balancing = BalancingService(store, statuses, layout.root / "balancer", BalanceSettings(
+    balancing = BalancingService(StoreBalancerSource(store, statuses), layout.root / "balancer", BalanceSettings(
         executor=ExecutorConfig(throttle_bytes_per_s=settings.replication_throttle_bytes_per_s)))
     # gateways outlive the mothership (see gateways.py); `streamplane down` stops them
     gateways = GatewaySupervisor(store, layout.root, store_url=settings.db_url,
@@ -181,7 +183,8 @@ async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
     def changed() -> None:
         loop.call_soon_threadsafe(reconciler.wake)
 
-    app = create_app(store, token, changed=changed, balancing=balancing, gateways=gateways)
+    app = create_app(store, token, changed=changed, balancing=balancing, gateways=gateways,
+                     statuses=statuses)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
                                            access_log=False, lifespan="off"))
     api = asyncio.create_task(server.serve(sockets=[sock]))

@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterable
 
 from fastapi import APIRouter, FastAPI
 
+from streamplane.loops.balancer.loop import BalancingService
 from streamplane.models import api as s
 from streamplane.mothership.api.deps import STATE_KEY, ApiContext
 from streamplane.mothership.api.errors import install_error_handlers
 from streamplane.mothership.api.routes import api_keys, balance, cells, clusters, gateways, operations, topics
-from streamplane.mothership.balancing import BalancingService
+from streamplane.mothership.balancer_source import Statuses
 from streamplane.mothership.gateways import GatewaySupervisor
 from streamplane.mothership.store import Store
 
@@ -20,10 +21,10 @@ ROUTERS = (gateways.router, clusters.router, operations.router, balance.router, 
 
 def create_app(store: Store, admin_token: str, changed: Callable[[], None] | None = None,
                balancing: BalancingService | None = None,
-               gateways: GatewaySupervisor | None = None) -> FastAPI:
+               gateways: GatewaySupervisor | None = None, statuses: Statuses | None = None) -> FastAPI:
     """``changed`` is called (from a worker thread) after a request changed desired state,
     so the reconciler acts at once instead of at its next tick."""
-    return build_app(ApiContext(store, admin_token, changed, balancing, gateways))
+    return build_app(ApiContext(store, admin_token, changed, balancing, gateways, statuses))
 
 
 def build_app(ctx: ApiContext, routers: Iterable[APIRouter] = ROUTERS) -> FastAPI:

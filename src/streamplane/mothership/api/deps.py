@@ -10,11 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
+from streamplane.loops.balancer.loop import BalancingService
 from streamplane.models import api as s
 from streamplane.mothership.access import ClusterNotReadyError, KafkaTarget, target_for
 from streamplane.mothership.api import views
 from streamplane.mothership.api.errors import ApiError
-from streamplane.mothership.balancing import BalancingService
+from streamplane.mothership.balancer_source import Statuses
 from streamplane.mothership.gateways import GatewaySupervisor
 from streamplane.mothership.store import (
     LogicalCluster,
@@ -36,6 +37,8 @@ class ApiContext:
     changed: Callable[[], None] | None = None
     balancing: BalancingService | None = None
     gateways: GatewaySupervisor | None = None
+    #: what the satellites last reported (the control channel); the store's copy otherwise
+    statuses: Statuses | None = None
 
     @property
     def tenant_protocol(self) -> str:

@@ -14,13 +14,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from streamplane.loops.balancer.analyzer import Analyzer
+from streamplane.loops.balancer.loop import dump_plan, load_summary
 from streamplane.loops.balancer.model import ClusterModel
 from streamplane.models import api as s
 from streamplane.mothership.access import ClusterNotReadyError
 from streamplane.mothership.api.deps import ApiContext, Auth, Ctx
 from streamplane.mothership.api.errors import ERRORS, ApiError
 from streamplane.mothership.api.load import LOAD_RATE_WINDOW_S, read_model
-from streamplane.mothership.balancing import dump_plan, load_summary
 from streamplane.mothership.store import LogicalCluster, PhysicalCluster
 
 router = APIRouter(prefix="/v1", dependencies=[Auth])
