@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 
 import click
 
@@ -61,17 +62,27 @@ def cluster_create(api: ApiClient, name: str, cluster_type: str, cku: int | None
                    f"`streamplane cluster describe {c.name}`", err=True)
 
 
-def _wait_running(api: ApiClient, accepted: s.ClusterAccepted, timeout: float) -> s.ClusterOut:
-    deadline = time.monotonic() + timeout
-    c, said = accepted.cluster, ""
+def _polls(api: ApiClient, accepted: s.ClusterAccepted) -> Iterator[tuple[s.ClusterOut | None, s.OperationOut]]:
+    """The cluster (None once it is gone) and its operation, read again at each step."""
+    c = accepted.cluster
     while True:
         op = api.get_operation(accepted.operation.id)
         try:
             c = api.get_cluster(c.id)
         except ApiClientError as exc:
-            if exc.status == 404:
-                raise CliError(f"cluster {c.name} was deleted while it was being created") from None
-            raise
+            if exc.status != 404:
+                raise
+            yield None, op
+            return
+        yield c, op
+
+
+def _wait_running(api: ApiClient, accepted: s.ClusterAccepted, timeout: float) -> s.ClusterOut:
+    deadline = time.monotonic() + timeout
+    name, said = accepted.cluster.name, ""
+    for c, op in _polls(api, accepted):
+        if c is None:
+            raise CliError(f"cluster {name} was deleted while it was being created")
         said = progress(c, op, said, done=c.status == RUNNING)
         if c.status == RUNNING:
             return c
@@ -81,6 +92,7 @@ def _wait_running(api: ApiClient, accepted: s.ClusterAccepted, timeout: float) -
             raise CliError(f"cluster {c.name} is being deleted, so it will not become RUNNING")
         pause_until(deadline, f"cluster {c.name} is not RUNNING after {timeout:g} s (it is {c.status}); "
                      f"it is still being created: follow it with `streamplane cluster describe {c.name}`")
+    raise AssertionError("unreachable: the polls end only once the cluster is gone")
 
 
 @cluster.command("list")
@@ -130,15 +142,10 @@ def cluster_delete(api: ApiClient, name: str, wait: bool, timeout: float) -> Non
 
 def _wait_gone(api: ApiClient, accepted: s.ClusterAccepted, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    c, said = accepted.cluster, ""
-    while True:
-        op = api.get_operation(accepted.operation.id)
-        try:
-            c = api.get_cluster(c.id)
-        except ApiClientError as exc:
-            if exc.status == 404:
-                return
-            raise
+    said = ""
+    for c, op in _polls(api, accepted):
+        if c is None:
+            return
         gone = c.status == DELETED or op.status == OP_SUCCEEDED
         said = progress(c, op, said, done=gone)
         if gone:
