@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from streamplane.loops.balancer.loop import BalanceStatus, BrokerLoadOut, ExecutionSummary
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.satellite import SatelliteInfo
 from streamplane.models.status import ClusterState, ClusterStatus, NodeState, NodeStatus
-from streamplane.mothership.balancing import BalanceStatus, BrokerLoadOut, ExecutionSummary
 from streamplane.mothership.reconciler import Reconciler
 from streamplane.mothership.store import (
     ClusterType,

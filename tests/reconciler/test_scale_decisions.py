@@ -9,8 +9,6 @@ A quarantine request records intent only: the reconciler writes the PSC.
 
 from __future__ import annotations
 
-import pytest
-
 from streamplane.models.status import ClusterState
 from streamplane.mothership.store import ClusterType, LogicalCluster, LogicalClusterStatus, OperationStatus
 from streamplane.tenancy import DEFAULT_CELL
@@ -212,11 +210,6 @@ def test_scales_one_after_another_each_end_at_their_own_size(world: World) -> No
         assert world.lc(lc.id).cku == cku
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "with two scale_cluster operations open (the API refuses the second, so only a write past "
-    "the API gets here), Reconciler._scale returns '' while any open one asks for another "
-    "size than the cluster's CKUs: the older operation's request never matches again, so "
-    "neither finishes and the status reason stays at 'applying the change'"))
 def test_a_second_scale_request_during_the_first_ends_both_at_the_newer_size(world: World) -> None:
     lc = world.running("orders", ClusterType.DEDICATED, cku=1)
     first = world.scale(world.lc(lc.id), 2)

@@ -263,17 +263,13 @@ def test_scale_in_is_blocked_by_ingress_above_what_the_ckus_allow() -> None:
     assert scale_in_problems(m, range(1, 6), 2) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sizing.scale_in_problems compares model.total(NW_IN), which counts every replica's "
-    "replication traffic, with the CKU ingress limit (client produce traffic): a cluster "
-    "taking in 20 MB/s at replication factor 3 is refused a 50 MB/s CKU as taking in 60 MB/s"))
 def test_ingress_is_what_clients_produce_not_what_replicas_copy() -> None:
     m = model(topic("replicated", 3, rf=3, bytes_in_per_s=20 * MB / 3))  # 20 MB/s produced
     assert scale_in_problems(m, range(1, 6), 1) == []
 
 
 def test_problems_are_all_reported_together() -> None:
-    m = model(topic("wide", 1, rf=4, size_bytes=9 * GIB, bytes_in_per_s=20 * MB) + topic("t", 1600, rf=1))
+    m = model(topic("wide", 1, rf=4, size_bytes=9 * GIB, bytes_in_per_s=60 * MB) + topic("t", 1600, rf=1))
     problems = scale_in_problems(m, range(1, 6), 1)
     assert [p.split(" ")[0:2] for p in problems] == [
         ["replication", "factor"], ["it", "has"], ["it", "holds"], ["it", "takes"]]

@@ -307,7 +307,8 @@ class Reconciler:
         if balance is None or balance.balanced_generation != pc.generation:
             return self._set(lc, lc.status, f"{what}: balancing load{_moving(balance)}",
                              _percent(balance, 30.0, 95.0))
-        if any(op.request and op.request.get("cku") != lc.cku for op in self._open_operations(lc, SCALE)):
+        newest = next(iter(self._open_operations(lc, SCALE)), None)
+        if newest is not None and newest.request and newest.request.get("cku") != lc.cku:
             return ""  # asked for another size after this cycle read the cluster: the next one sees it
         said = self._set(lc, LogicalClusterStatus.RUNNING, "", 100.0)
         self._finish(lc, OperationStatus.SUCCEEDED, kinds=SCALE)

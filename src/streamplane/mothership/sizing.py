@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from streamplane.capacity import cku_capacity
 from streamplane.kafka import is_internal_topic
-from streamplane.loops.balancer.model import ClusterModel, Resource
+from streamplane.loops.balancer.model import ClusterModel
 from streamplane.models.psc import BrokerSpec
 
 #: the share of the kept brokers' disks that the data may fill after a scale-in
@@ -59,7 +59,8 @@ def scale_in_problems(model: ClusterModel, broker_ids: Iterable[int], cku: int) 
     if disks and all(disks) and data > room:
         problems.append(f"it holds {data / 2**30:.2f} GiB with replicas and {cap.brokers} brokers hold "
                         f"{room / 2**30:.2f} GiB at {CAPACITY_SHARE:.0%} of their disks")
-    ingress = model.total(Resource.NW_IN)
+    # what clients produce: each partition's bytes in once, not once per replica that copies it
+    ingress = sum(p.bytes_in_per_s for p in model.partitions)
     if ingress > cap.ingress_mbps * 1e6:
         problems.append(f"it takes in {ingress / 1e6:.1f} MB/s and {cku} CKU allow {cap.ingress_mbps} MB/s")
     return problems
