@@ -15,11 +15,11 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.structs import TopicPartition
 
-from streamplane.loops.balancer.executor import (
+from streamplane.cli.executor import PASSWORD_ENV
+from streamplane.loops.balancer.executor import Executor
+from streamplane.loops.balancer.executor_state import (
     MB,
-    PASSWORD_ENV,
     ExecutionState,
-    Executor,
     ExecutorConfig,
     ForeignReassignmentsError,
     MoveStatus,
@@ -272,7 +272,7 @@ def test_refuses_a_plan_naming_a_broker_the_cluster_does_not_have(cluster: FourB
 
 
 def start_runner(cluster: FourBrokers, state: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "streamplane.loops.balancer.executor", "--state", str(state),
+    argv = [sys.executable, "-m", "streamplane.cli.executor", "--state", str(state),
             "--bootstrap", cluster.bootstrap, "--username", cluster.user, "--poll", "0.3", *extra]
     with open(log, "ab") as out:
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,

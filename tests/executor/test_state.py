@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from streamplane.kafka.settings import ClientSettings
-from streamplane.loops.balancer.executor import (
+from streamplane.loops.balancer.executor import Executor
+from streamplane.loops.balancer.executor_state import (
     ExecutionInProgressError,
     ExecutionState,
-    Executor,
     ExecutorConfig,
     MoveProgress,
     MoveStatus,
@@ -113,7 +113,8 @@ def test_a_partition_moved_in_steps_moves_one_step_at_a_time(tmp_path: Path) -> 
 
 @pytest.mark.timeout(30)
 def test_a_plan_whose_steps_do_not_chain_is_refused() -> None:
-    from streamplane.loops.balancer.executor import PlanError, _validate
+    from streamplane.loops.balancer.executor import _validate
+    from streamplane.loops.balancer.executor_state import PlanError
 
     _validate(_stepped_plan(), {1, 2, 3, 4})
     broken = Plan(cluster_id="c", moves=(

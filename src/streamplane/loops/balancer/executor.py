@@ -7,34 +7,44 @@ place a preferred leader election makes ``replicas[0]`` its leader. An execution
 paused (in-flight moves finish, no new batch starts), cancelled (in-flight reassignments
 are cancelled, which reverts them) or rolled back (cancelled, and finished moves moved back).
 
-Everything the executor knows is in a JSON state file, written atomically before each
-request that changes the cluster. An executor started on the same file after a crash
-reads it, looks at the cluster, and resumes, cancels or rolls back from there.
+Everything the executor knows is in a JSON state file (``executor_state.py``), written
+atomically before each request that changes the cluster. An executor started on the same
+file after a crash reads it, looks at the cluster, and resumes, cancels or rolls back from
+there.
 
-``python -m streamplane.loops.balancer.executor --help`` runs one execution in its own process.
+``python -m streamplane.cli.executor --help`` runs one execution in its own process.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-import sys
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
-
 from streamplane.kafka.errors import AdminError
-from streamplane.kafka.settings import ClientSettings
-from streamplane.loops.balancer.plan import PartitionMove, Plan
+from streamplane.loops.balancer.executor_state import (
+    ACTIVE,
+    TERMINAL,
+    ExecutionInProgressError,
+    ExecutionState,
+    ExecutorConfig,
+    ExecutorError,
+    ForeignReassignmentsError,
+    MoveProgress,
+    MoveStatus,
+    OnRestart,
+    Phase,
+    PlanError,
+    assess,
+    enter_phase,
+    load_state,
+    save_state,
+)
+from streamplane.loops.balancer.plan import Plan
 from streamplane.loops.balancer.reassign import (
     ALL_REPLICAS,
     BROKER_THROTTLE_CONFIGS,
@@ -46,269 +56,11 @@ from streamplane.loops.balancer.reassign import (
     PartitionState,
     ReassignmentAdmin,
 )
-from streamplane.settings import REPLICATION_THROTTLE_BYTES_PER_S
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-MB = 1024 * 1024
-#: the environment variable the runner reads the cluster password from (never argv)
-PASSWORD_ENV = "STREAMPLANE_KAFKA_PASSWORD"
-STATE_VERSION = 1
 _NO_REASSIGNMENT = "NO_REASSIGNMENT_IN_PROGRESS"
-
-
-class ExecutorConfig(BaseModel):
-    """How fast and how much at once. Stored in the state file; a restarted executor
-    uses it unless it is given a new one."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_partitions_in_flight: int = Field(default=10, ge=1)
-    #: the sum of the bytes to copy of one batch's moves (a batch has at least one move)
-    max_bytes_in_flight: int | None = Field(default=None, ge=1)
-    #: replication throttle per broker, bytes/s, for leaders and followers; None: none
-    throttle_bytes_per_s: int | None = Field(default=REPLICATION_THROTTLE_BYTES_PER_S, ge=1)
-    poll_interval_s: float = Field(default=1.0, gt=0)
-    #: how long a preferred leader election may keep failing before we stop asking
-    election_timeout_s: float = Field(default=60.0, gt=0)
-    #: a move that copies nothing for this long is cancelled as stuck; None: never
-    stall_timeout_s: float | None = Field(default=600.0, gt=0)
-    #: how long the cluster may keep failing our requests before the execution fails
-    give_up_after_s: float = Field(default=120.0, gt=0)
-    #: bound of each admin request
-    request_timeout_s: float = Field(default=10.0, gt=0)
-
-
-class Phase(StrEnum):
-    RUNNING = "running"
-    PAUSED = "paused"  # in-flight moves finish; no new batch starts
-    CANCELLING = "cancelling"  # in-flight reassignments are being cancelled
-    ROLLING_BACK = "rolling_back"  # cancelling in-flight moves, moving finished ones back
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    ROLLED_BACK = "rolled_back"
-    FAILED = "failed"
-
-
-TERMINAL = frozenset({Phase.COMPLETED, Phase.CANCELLED, Phase.ROLLED_BACK, Phase.FAILED})
-
-
-class MoveStatus(StrEnum):
-    PENDING = "pending"  # not started
-    IN_FLIGHT = "in_flight"  # on its way to the planned replicas
-    DONE = "done"  # on the planned replicas; replicas[0] leads
-    REVERTING = "reverting"  # on its way back to the old replicas
-    REVERTED = "reverted"  # was done, is back on the old replicas (rollback)
-    CANCELLED = "cancelled"  # never finished: on the old replicas
-    SKIPPED = "skipped"  # the partition did not look as the plan expected; not touched
-    FAILED = "failed"  # Kafka refused it, or it got stuck and was cancelled; see error
-
-
-ACTIVE = frozenset({MoveStatus.IN_FLIGHT, MoveStatus.REVERTING})
-
-
-class OnRestart(StrEnum):
-    """What an executor started on an unfinished state file does with it."""
-
-    RESUME = "resume"
-    CANCEL = "cancel"
-    ROLLBACK = "rollback"
-
-
-class ExecutorError(Exception):
-    """An execution cannot start or go on; the message says why and what to do."""
-
-
-class PlanError(ExecutorError, ValueError):
-    """The plan cannot be executed on this cluster as it is."""
-
-
-class ForeignReassignmentsError(ExecutorError):
-    """The cluster is already moving partitions, and not for us."""
-
-
-class ExecutionInProgressError(ExecutorError):
-    """The state file holds an unfinished execution of another plan."""
-
-
-class MoveProgress(BaseModel):
-    """One move of the plan and where it stands."""
-
-    move: PartitionMove
-    status: MoveStatus = MoveStatus.PENDING
-    batch: int | None = None
-    #: the replica list we are driving the partition to, while active
-    goal: tuple[int, ...] | None = None
-    #: the status it gets once it is on ``goal`` with ``goal[0]`` leading
-    settle_as: MoveStatus | None = None
-    #: a cancel was asked for; the status it gets if it lands back where it came from
-    cancel_as: MoveStatus | None = None
-    bytes_total: int = 0
-    bytes_moved: int = 0
-    started_at: float | None = None
-    progress_at: float | None = None
-    reassigned_at: float | None = None
-    finished_at: float | None = None
-    error: str | None = None
-
-    @property
-    def tp(self) -> TP:
-        return (self.move.topic, self.move.partition)
-
-    @property
-    def source(self) -> tuple[int, ...]:
-        """Where an active move comes from: the other end of ``goal``."""
-        return self.move.old_replicas if self.goal == self.move.replicas else self.move.replicas
-
-    def aim(self, goal: tuple[int, ...], settle_as: MoveStatus) -> None:
-        self.goal, self.settle_as = goal, settle_as
-        self.status = MoveStatus.IN_FLIGHT if goal == self.move.replicas else MoveStatus.REVERTING
-        self.reassigned_at = None
-
-    def settle(self, status: MoveStatus, now: float, error: str | None = None) -> None:
-        self.status = status
-        self.goal = self.settle_as = self.cancel_as = None
-        self.finished_at = now
-        if error is not None:
-            self.error = error
-        self.bytes_moved = self.bytes_total if status == MoveStatus.DONE else 0
-
-
-class Throttles(BaseModel):
-    """The throttle configs we set and must remove, recorded before they are set.
-
-    While moves run, the executor owns the throttle rates of the brokers involved and
-    removes them afterwards (a rate set by hand before is not restored: it throttles
-    nothing without throttled replicas, and reading it back is unreliable because a
-    broker answers from its own, possibly lagging, view of the cluster's configs).
-    """
-
-    #: brokers whose leader and follower rates we set
-    brokers: list[int] = Field(default_factory=list)
-    rate: int | None = None
-    #: topic -> config -> the "partition:broker" entries we added to it
-    topics: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        return not self.brokers and not self.topics
-
-
-class ExecutionState(BaseModel):
-    """An execution of one plan: what is done, what is in flight, and how far along."""
-
-    version: int = STATE_VERSION
-    execution_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
-    plan: Plan
-    config: ExecutorConfig
-    phase: Phase = Phase.RUNNING
-    moves: list[MoveProgress]
-    #: the number of the batch in flight (or last in flight); 0 before the first
-    batch: int = 0
-    throttles: Throttles = Field(default_factory=Throttles)
-    #: the execution is cleaning up after an error; it ends as FAILED
-    failing: bool = False
-    started_at: float = Field(default_factory=time.time)
-    updated_at: float = Field(default_factory=time.time)
-    finished_at: float | None = None
-    #: what the executor did last, in a sentence
-    message: str = ""
-    error: str | None = None
-
-    def count(self, *statuses: MoveStatus) -> int:
-        return sum(1 for m in self.moves if m.status in statuses)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def moves_total(self) -> int:
-        return len(self.moves)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def moves_done(self) -> int:
-        return self.count(MoveStatus.DONE)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def moves_in_flight(self) -> int:
-        return self.count(*ACTIVE)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def moves_failed(self) -> int:
-        return self.count(MoveStatus.FAILED)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def bytes_total(self) -> int:
-        return sum(m.bytes_total for m in self.moves if m.status != MoveStatus.SKIPPED)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def bytes_moved(self) -> int:
-        return sum(m.bytes_moved for m in self.moves)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def eta_s(self) -> float | None:
-        """Seconds left at the pace so far (bytes if the plan copies any, else moves)."""
-        if self.phase != Phase.RUNNING:
-            return None
-        if self.bytes_total:
-            done, total = self.bytes_moved, self.bytes_total
-        else:
-            done, total = self.moves_done, self.count(MoveStatus.PENDING, *ACTIVE, MoveStatus.DONE)
-        if done <= 0 or total <= 0:
-            return None
-        elapsed = max(0.0, time.time() - self.started_at)
-        return round(elapsed * (total - done) / done, 1)
-
-    @property
-    def in_flight(self) -> list[TP]:
-        return [m.tp for m in self.moves if m.status in ACTIVE]
-
-    @property
-    def settled(self) -> bool:
-        """Finished, with nothing left in flight and no throttle left behind."""
-        return self.phase in TERMINAL and not self.in_flight and self.throttles.empty
-
-
-# ---- the state file ----------------------------------------------------------------
-
-
-def load_state(path: Path) -> ExecutionState | None:
-    """The execution recorded in ``path``, or None if there is none."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
-    try:
-        return ExecutionState.model_validate_json(text)
-    except ValueError as exc:
-        raise ExecutorError(f"the executor state file {path} is not valid ({exc}); move it away "
-                            "after checking the cluster for reassignments in progress") from None
-
-
-def save_state(path: Path, state: ExecutionState) -> None:
-    """Write ``state`` so that ``path`` holds either the old or the new one, whole."""
-    state.updated_at = time.time()
-    data = state.model_dump_json(indent=2).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-# ---- the executor ------------------------------------------------------------------
 
 
 class Executor:
@@ -403,13 +155,13 @@ class Executor:
                 m.progress_at = now  # the time nobody watched does not count as stuck
         if on_restart == OnRestart.ROLLBACK:
             state.failing = False  # a rollback cleans up as it goes
-            _enter(state, Phase.ROLLING_BACK)
+            enter_phase(state, Phase.ROLLING_BACK)
         elif state.phase == Phase.FAILED or state.failing:
             # a failed execution that could not clean up: clean up now
             state.failing = True
-            _enter(state, Phase.CANCELLING)
+            enter_phase(state, Phase.CANCELLING)
         elif on_restart == OnRestart.CANCEL:
-            _enter(state, Phase.CANCELLING)
+            enter_phase(state, Phase.CANCELLING)
         state.message = (f"restarted on {self._path} ({on_restart.value}): {state.moves_done} of "
                          f"{state.moves_total} moves done, {state.moves_in_flight} in flight; now {state.phase}")
         log.info("%s", state.message)
@@ -443,7 +195,7 @@ class Executor:
         before = state.message
         try:
             if self._request is not None:
-                _enter(state, self._request)
+                enter_phase(state, self._request)
                 self._request = None
             state.message = await self._step(state)
             self._errors_since = None
@@ -485,7 +237,7 @@ class Executor:
             return f"failed: {state.error}"
         state.error = f"gave up after {waited:.0f} s: {exc}" if exc.retriable else str(exc)
         state.failing = True
-        _enter(state, Phase.CANCELLING)
+        enter_phase(state, Phase.CANCELLING)
         return f"failing ({state.error}); cancelling the moves in flight"
 
     # ---- moves in flight -----------------------------------------------------------
@@ -497,7 +249,7 @@ class Executor:
         now = time.time()
         todo: dict[str, list[MoveProgress]] = {}
         for m in active:
-            todo.setdefault(_assess(m, current.get(m.tp), ongoing.get(m.tp), now), []).append(m)
+            todo.setdefault(assess(m, current.get(m.tp), ongoing.get(m.tp), now), []).append(m)
         if todo.get("cancel"):
             await self._cancel(todo["cancel"])
         if todo.get("issue"):
@@ -606,7 +358,7 @@ class Executor:
             state.error = ("another reassignment started meanwhile, not by this executor: "
                            f"{_describe_ongoing(foreign)}; not starting more moves beside it")
             state.failing = True
-            _enter(state, Phase.CANCELLING)
+            enter_phase(state, Phase.CANCELLING)
             return f"failing: {state.error}"
         current = await self._measure(batch, forward)
         now = time.time()
@@ -774,70 +526,7 @@ class Executor:
                              "_TIMED_OUT", retriable=True) from None
 
 
-# ---- decisions (no I/O) ------------------------------------------------------------
-
-
-def _assess(m: MoveProgress, cur: PartitionState | None, ongoing: Ongoing | None, now: float) -> str:
-    """What to do next for an active move, given the cluster; settles it when it is over.
-
-    Returns "cancel", "issue", "elect", "copying" or "wait".
-    """
-    assert m.goal is not None and m.settle_as is not None
-    if cur is None:
-        m.settle(MoveStatus.SKIPPED, now, error=f"{m.tp[0]}-{m.tp[1]} was deleted while moving")
-        return "settled"
-    goal, source = m.goal, m.source
-    replicas = set(cur.replicas)
-    if m.cancel_as is not None:
-        if ongoing is not None:
-            return "cancel"
-        on_goal = cur.replicas == goal or (replicas == set(goal) and set(goal) != set(source))
-        if not on_goal and replicas == set(source):
-            m.aim(source, m.cancel_as)
-        elif not on_goal:
-            return "wait"  # metadata still shows the moment of the cancel
-        m.cancel_as = None
-        goal, source = m.goal, m.source
-        assert goal is not None
-    if ongoing is not None:
-        if set(ongoing.target) == set(goal):
-            return "copying"
-        m.settle(MoveStatus.FAILED, now, error=f"another reassignment (to {list(ongoing.target)}) took "
-                 f"over {m.tp[0]}-{m.tp[1]}; left to it")
-        return "settled"
-    if cur.replicas == goal:
-        if cur.leader == goal[0]:
-            assert m.settle_as is not None
-            m.settle(m.settle_as, now)
-            return "settled"
-        m.reassigned_at = m.reassigned_at or now
-        return "elect"
-    if replicas <= set(source) | set(goal):
-        # not started yet, only the order differs, or the metadata lags: (re)issuing is
-        # harmless, the controller ignores a reassignment to where a partition already is
-        return "issue"
-    m.settle(MoveStatus.FAILED, now, error=f"{m.tp[0]}-{m.tp[1]} is now on {list(cur.replicas)}, "
-             f"neither {list(source)} nor {list(goal)}; left alone")
-    return "settled"
-
-
-def _enter(state: ExecutionState, phase: Phase) -> None:
-    """Switch to ``phase`` (a request of pause, resume, cancel or rollback)."""
-    if state.phase in TERMINAL and phase != Phase.ROLLING_BACK and not state.failing:
-        return
-    if phase == Phase.PAUSED and state.phase != Phase.RUNNING:
-        return
-    if phase == Phase.RUNNING and state.phase != Phase.PAUSED:
-        return
-    if phase == Phase.CANCELLING:
-        for m in state.moves:
-            if m.status in ACTIVE and m.cancel_as is None:
-                m.cancel_as = MoveStatus.CANCELLED if m.status == MoveStatus.IN_FLIGHT else MoveStatus.DONE
-    if phase == Phase.ROLLING_BACK:
-        for m in state.moves:
-            if m.status == MoveStatus.IN_FLIGHT and m.cancel_as is None:
-                m.cancel_as = MoveStatus.CANCELLED
-    state.phase = phase
+# ---- checks and wording (no I/O) -----------------------------------------------------
 
 
 def _validate(plan: Plan, brokers: set[int]) -> None:
@@ -885,81 +574,3 @@ def _size(n: int) -> str:
         if value < 1024 or unit == "GiB":
             break
     return f"{value:.1f} {unit}"
-
-
-# ---- the runner: one execution in its own process ----------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m streamplane.loops.balancer.executor",
-        description="Execute a balancer plan on a Kafka cluster, or finish the execution recorded "
-                    f"in a state file. The password is read from ${PASSWORD_ENV}.")
-    p.add_argument("--state", type=Path, required=True, help="the execution's state file")
-    p.add_argument("--plan", type=Path, help="a Plan as JSON; needed for a new execution")
-    p.add_argument("--bootstrap", required=True, help="the cluster's client listener, host:port[,...]")
-    p.add_argument("--username", required=True)
-    p.add_argument("--mechanism", default="SCRAM-SHA-512")
-    p.add_argument("--on-restart", choices=[o.value for o in OnRestart], default=OnRestart.RESUME.value,
-                   help="what to do with an unfinished execution in the state file")
-    p.add_argument("--throttle", type=int, help="replication throttle per broker, bytes/s")
-    p.add_argument("--no-throttle", action="store_true")
-    p.add_argument("--max-partitions", type=int, help="partitions in flight at once")
-    p.add_argument("--max-bytes", type=int, help="bytes to copy in flight at once")
-    p.add_argument("--poll", type=float, help="seconds between looks at the cluster")
-    return p
-
-
-def _config_from(args: argparse.Namespace, base: ExecutorConfig | None) -> ExecutorConfig | None:
-    changes: dict[str, Any] = {}
-    if args.throttle is not None:
-        changes["throttle_bytes_per_s"] = args.throttle
-    if args.no_throttle:
-        changes["throttle_bytes_per_s"] = None
-    if args.max_partitions is not None:
-        changes["max_partitions_in_flight"] = args.max_partitions
-    if args.max_bytes is not None:
-        changes["max_bytes_in_flight"] = args.max_bytes
-    if args.poll is not None:
-        changes["poll_interval_s"] = args.poll
-    if not changes:
-        return base
-    return ExecutorConfig.model_validate({**(base or ExecutorConfig()).model_dump(), **changes})
-
-
-async def _run_cli(args: argparse.Namespace, password: str) -> ExecutionState:
-    plan = Plan.model_validate_json(args.plan.read_text()) if args.plan else None
-    recorded = await asyncio.to_thread(load_state, args.state)
-    config = _config_from(args, recorded.config if recorded is not None else None)
-    settings = ClientSettings(args.bootstrap, args.username, password, mechanism=args.mechanism)
-    admin = ReassignmentAdmin(settings, timeout=(config or ExecutorConfig()).request_timeout_s)
-    try:
-        executor = Executor(admin, args.state, config)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, executor.cancel)
-        return await executor.run(plan, OnRestart(args.on_restart))
-    finally:
-        await asyncio.to_thread(admin.close)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Exit 0 when the execution ended as asked, 1 when it failed, 2 when it could not start."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python narrates every connection
-    password = os.environ.get(PASSWORD_ENV)
-    if not password:
-        print(f"set ${PASSWORD_ENV} to the password of {args.username!r}", file=sys.stderr)
-        return 2
-    try:
-        state = asyncio.run(_run_cli(args, password))
-    except ExecutorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(state.message)
-    return 1 if state.phase == Phase.FAILED else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
