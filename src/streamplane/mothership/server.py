@@ -19,7 +19,7 @@ from streamplane.channel.registry import SatelliteDirectory
 from streamplane.credentials.tls import TlsSettings
 from streamplane.files import read_json, write_json, write_private
 from streamplane.loops.balancer.detector import BalanceSettings
-from streamplane.loops.balancer.executor import ExecutorConfig
+from streamplane.loops.balancer.executor_state import ExecutorConfig
 from streamplane.loops.balancer.loop import BalancingService
 from streamplane.mothership.access import TenantAccess
 from streamplane.mothership.api import create_app

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streamplane.loops.balancer.executor import ExecutorConfig
+from streamplane.loops.balancer.executor_state import ExecutorConfig
 from streamplane.loops.balancer.plan import Plan
 
 #: the goals that must hold whatever the imbalance; breaking one is reason to move at once

@@ -28,7 +28,8 @@ from streamplane.files import read_json, write_json
 from streamplane.kafka.settings import ClientSettings
 from streamplane.loops.balancer.analyzer import Analyzer
 from streamplane.loops.balancer.detector import BalanceSettings, Trigger, forced_reason, soft_imbalance
-from streamplane.loops.balancer.executor import ExecutionState, Executor, Phase, load_state
+from streamplane.loops.balancer.executor import Executor
+from streamplane.loops.balancer.executor_state import ExecutionState, Phase, load_state
 from streamplane.loops.balancer.model import BrokerState, ClusterModel, Resource
 from streamplane.loops.balancer.monitor import build_model_from_status
 from streamplane.loops.balancer.plan import Plan
