@@ -14,7 +14,7 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamplane.engine import KafkaDistribution
@@ -23,6 +23,7 @@ from streamplane.models.psc import JvmSpec, PhysicalClusterSpec
 from streamplane.models.status import NodeState
 from streamplane.proc import process
 from streamplane.proc.process import ProcessHandle
+from streamplane.proc.supervisor import Backoff, Supervisor
 from streamplane.satellite.kafka.config import (
     JMX_EXPORTER_CONFIG,
     NodePlan,
@@ -34,10 +35,8 @@ from streamplane.satellite.layout import ClusterLayout
 log = logging.getLogger(__name__)
 
 KAFKA_MAIN = "kafka.Kafka"
-BACKOFF_FIRST_S = 1.0
-BACKOFF_MAX_S = 30.0
-#: a node that stayed up this long has its backoff reset
-STABLE_AFTER_S = 60.0
+#: a node that died is started again after 1 s, doubling to 30 s; one up for a minute has recovered
+NODE_BACKOFF = Backoff(first=1.0, maximum=30.0, stable_after=60.0)
 #: how long one of Kafka's command-line tools (storage format, unregister) may run
 TOOL_TIMEOUT_S = 120.0
 
@@ -95,12 +94,15 @@ class LocalKafkaNode:
     node_id: int
     layout: ClusterLayout
     handle: ProcessHandle | None = None
-    restarts: int = 0
-    last_exit_code: int | None = None
-    started_at: float = 0.0
-    next_start_at: float = 0.0
-    backoff: float = BACKOFF_FIRST_S
-    stopping: bool = False
+    supervisor: Supervisor = field(default_factory=lambda: Supervisor(NODE_BACKOFF))
+
+    @property
+    def restarts(self) -> int:
+        return self.supervisor.restarts
+
+    @property
+    def last_exit_code(self) -> int | None:
+        return self.supervisor.last_exit_code
 
     @property
     def config(self) -> Path:
@@ -155,7 +157,7 @@ class LocalKafkaNode:
             return False
         found.sort(key=lambda h: h.create_time)
         self.handle = found[0]
-        self.started_at = self.handle.create_time
+        self.supervisor.started(self.handle.create_time)
         for extra in found[1:]:
             # should never happen; a second copy of a node must not keep running
             log.warning("node %s: a duplicate process %s was found; stopping it", self.node_id, extra.pid)
@@ -168,42 +170,37 @@ class LocalKafkaNode:
     def observe(self, now: float) -> str | None:
         """Notice a death; returns a sentence if the process died since the last look."""
         if self.handle is None or process.is_alive(self.handle):
-            if self.handle is not None and now - self.started_at > STABLE_AFTER_S:
-                self.backoff = BACKOFF_FIRST_S
+            if self.handle is not None:
+                self.supervisor.running(now)
             return None
         code = process.reap(self.handle.pid)
-        self.last_exit_code = code
         pid = self.handle.pid
         self.handle = None
-        self.next_start_at = now + self.backoff
-        waited = self.backoff
-        self.backoff = min(self.backoff * 2, BACKOFF_MAX_S)
-        self.restarts += 1
+        waited = self.supervisor.exited(now, code)
         exit_text = f"exit code {code}" if code is not None else "exit code unknown"
         return f"node {self.node_id} (pid {pid}) died ({exit_text}); restarting in {waited:.0f}s"
 
     def due(self, now: float) -> bool:
-        return self.handle is None and not self.stopping and now >= self.next_start_at
+        return self.handle is None and self.supervisor.due(now)
 
     def start(self, psc: PhysicalClusterSpec, plan: NodePlan, dist: KafkaDistribution) -> None:
         argv = kafka_command(
             dist, plan, psc.host, psc.jvm, self.config,
             self.layout.metrics_config(self.node_id), self.layout.logs(self.node_id))
         self.handle = process.spawn(argv, self.layout.stdout(self.node_id), self.layout.node_dir(self.node_id))
-        self.started_at = time.time()
+        self.supervisor.started(time.time())
 
     async def stop(self, grace: float) -> None:
-        self.stopping = True
+        self.supervisor.stopping = True
         if self.handle is not None:
-            self.last_exit_code = await process.terminate(self.handle, grace)
+            self.supervisor.last_exit_code = await process.terminate(self.handle, grace)
         self.handle = None
 
     def resume(self) -> None:
-        self.stopping = False
-        self.next_start_at = 0.0
+        self.supervisor.resume()
 
     def state(self, registered: bool, plan: NodePlan) -> NodeState:
-        if self.stopping:
+        if self.supervisor.stopping:
             return NodeState.STOPPING if self.handle else NodeState.STOPPED
         if self.handle is None:
             return NodeState.RESTARTING if self.restarts else NodeState.STOPPED
