@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer
 
 from streamplane.proc.process import find_by_marker
-from streamplane.satellite.node import KAFKA_MAIN
+from streamplane.satellite.kafka.node import KAFKA_MAIN
 from streamplane.testing import SequenceProducer, consume_sequences, wait_for
 
 from .conftest import RunningCluster

@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from streamplane.cli.local import LocalDeployment
 from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec
 from streamplane.models.status import ClusterState
-from streamplane.satellite.health import ClusterProbe
+from streamplane.satellite.kafka.probe import ClusterProbe
 from streamplane.testing import wait_for
 
 from .conftest import RunningCluster

@@ -39,6 +39,7 @@ from streamplane.models.status import ClusterState
 from streamplane.mothership.store import PhysicalCluster, PhysicalClusterKind, Store
 from streamplane.proc import process
 from streamplane.proc.process import ProcessHandle
+from streamplane.proc.supervisor import Backoff, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,9 @@ LEGACY_GATEWAY_MODULE = "streamplane.gateway"
 #: the store URL goes to the gateway in its environment, never on its command line
 STORE_URL_ENV = "STREAMPLANE_STORE_URL"
 CYCLE_S = 1.0
-#: waits before restarting a gateway that died, by how many times it died in a row
-RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
-#: a gateway up this long has recovered: its next death restarts it at once again
-STABLE_AFTER_S = 60.0
+#: a gateway that died is started again after 0.5 s, doubling to 30 s; one up for a minute
+#: has recovered, and its next death is waited on for 0.5 s again
+RESTART_BACKOFF = Backoff(first=0.5, maximum=30.0, stable_after=60.0)
 STOP_GRACE_S = 10.0
 LISTEN_HOST = "127.0.0.1"
 
@@ -98,9 +98,7 @@ class _Gateway:
     #: the TLS arguments it was started with ("" for none)
     tls: str = ""
     handle: ProcessHandle | None = None
-    started_at: float = 0.0
-    failures: int = 0
-    next_start: float = 0.0
+    supervisor: Supervisor = field(default_factory=lambda: Supervisor(RESTART_BACKOFF))
     #: looked for a running gateway to adopt (once per mothership run)
     looked: bool = False
 
@@ -217,7 +215,7 @@ class GatewaySupervisor:
             gw.looked = True
             gw.handle = self._adopt(gw)
             if gw.handle is not None:
-                gw.started_at = time.monotonic()
+                gw.supervisor.started(time.monotonic())
                 self._learn_bootstrap(gw)
                 return f"adopted the gateway of {pc.id} (pid {gw.handle.pid}) at {gw.bootstrap}"
         if gw.handle is not None and not process.is_alive(gw.handle):
@@ -232,10 +230,9 @@ class GatewaySupervisor:
                 self._terminate(gw)
                 return f"the brokers of {pc.id} moved to {upstream}: restarting its gateway; " \
                        + self._start(pc.id, gw, upstream)
-            if gw.failures and time.monotonic() - gw.started_at > STABLE_AFTER_S:
-                gw.failures = 0
+            gw.supervisor.running(time.monotonic())
             return said
-        if time.monotonic() < gw.next_start or not upstream:
+        if not gw.supervisor.due(time.monotonic()) or not upstream:
             return ""
         return self._start(pc.id, gw, upstream)
 
@@ -261,7 +258,8 @@ class GatewaySupervisor:
         if self.store_url:
             env[STORE_URL_ENV] = self.store_url
         gw.handle = process.spawn(argv, gw.files.log_file, cwd=gw.files.dir, env=env)
-        gw.upstream, gw.started_at = upstream, time.monotonic()
+        gw.upstream = upstream
+        gw.supervisor.started(time.monotonic())
         gw.tls = " ".join(self._tls_argv())
         self._save(gw)
         where = f"port {port}" if port else "a free port"
@@ -270,9 +268,8 @@ class GatewaySupervisor:
     def _died(self, pc_id: str, gw: _Gateway) -> str:
         assert gw.handle is not None
         code = process.reap(gw.handle.pid)
-        wait = RESTART_BACKOFF_S[min(gw.failures, len(RESTART_BACKOFF_S) - 1)]
-        gw.failures += 1
-        gw.handle, gw.next_start = None, time.monotonic() + wait
+        wait = gw.supervisor.exited(time.monotonic(), code)
+        gw.handle = None
         exit_said = f"exit code {code}" if code is not None else "exit code unknown"
         return (f"the gateway of {pc_id} stopped ({exit_said}, see {gw.files.log_file}); "
                 f"restarting it in {wait:g} s")

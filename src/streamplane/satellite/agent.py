@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -19,6 +20,8 @@ from streamplane.models.status import ClusterState
 from streamplane.proc import daemon
 from streamplane.proc.daemon import AlreadyRunningError
 from streamplane.satellite.cluster import SHUTDOWN_GRACE_S, ClusterWorker
+from streamplane.satellite.kafka.interface import KafkaFactory
+from streamplane.satellite.kafka.local import LocalKafkaCluster
 from streamplane.satellite.layout import SatelliteLayout
 from streamplane.satellite.ports import PortAllocator
 from streamplane.tenancy import SYSTEM_CLUSTER_ID
@@ -52,6 +55,7 @@ class Satellite:
         sink: StatusSink,
         resolver: EngineResolver | None = None,
         ports: PortAllocator | None = None,
+        kafka: KafkaFactory | None = None,
         zone: str = "zone-a",
         max_brokers: int = 12,
         announce: Callable[[SatelliteInfo], Awaitable[None]] | None = None,
@@ -66,6 +70,7 @@ class Satellite:
         self.sink = sink
         self.resolver = resolver or EngineResolver()
         self.ports = ports or PortAllocator()
+        self.kafka: KafkaFactory = kafka or functools.partial(LocalKafkaCluster, resolver=self.resolver)
         self.workers: dict[str, ClusterWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
@@ -75,8 +80,9 @@ class Satellite:
 
     def _worker(self, cluster_id: str) -> ClusterWorker:
         if cluster_id not in self.workers:
+            layout = self.layout.cluster(cluster_id)
             self.workers[cluster_id] = ClusterWorker(
-                cluster_id, self.layout.cluster(cluster_id), self.name, self.resolver, self.ports)
+                cluster_id, layout, self.name, self.kafka(layout), self.ports)
         return self.workers[cluster_id]
 
     def _on_disk(self) -> set[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import logging
 import shutil
 import time
@@ -19,21 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamplane.engine import EngineError, KafkaDistribution
-from streamplane.engine.distribution import EngineResolver
-from streamplane.files import read_json, write_json, write_private
+from streamplane.files import read_json, write_json
 from streamplane.models.psc import CONTROLLER_ID_BASE, PhysicalClusterSpec
 from streamplane.models.status import ClusterState, ClusterStatus, NodeStatus
 from streamplane.proc.process import ProcessHandle
-from streamplane.satellite.health import ClusterProbe, HealthReport, verify_scram_login
+from streamplane.satellite.kafka.config import NodePlan, NodePorts, digest
+from streamplane.satellite.kafka.interface import KafkaCluster, KafkaNode, KafkaProbe
+from streamplane.satellite.kafka.probe import HealthReport
 from streamplane.satellite.layout import ClusterLayout
-from streamplane.satellite.node import NodeRunner, java_executable, kafka_command
 from streamplane.satellite.ports import PortAllocator
-from streamplane.satellite.render import (
-    JMX_EXPORTER_CONFIG,
-    NodePlan,
-    NodePorts,
-    render_server_properties,
-)
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +38,12 @@ DELETE_GRACE_S = 15.0  # the data is about to be deleted, so a slow shutdown buy
 #: once most controllers of a cluster being stopped have exited, the nodes left cannot get
 #: their controlled shutdown approved (Kafka would wait minutes for it): this long, then killed
 QUORUM_LOST_GRACE_S = 10.0
-FORMAT_TIMEOUT_S = 120.0
 #: how long after a failed unregistration of a removed broker it is tried again
 UNREGISTER_RETRY_S = 30.0
 
 
 def new_kafka_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -123,20 +111,21 @@ class ClusterRecord:
 
 
 class ClusterWorker:
-    """Keeps one physical cluster converged to its PSC on this satellite."""
+    """Keeps one physical cluster converged to its PSC on this satellite, talking to Kafka
+    only through ``kafka`` (the real processes, or a fake in unit tests)."""
 
     def __init__(
         self,
         cluster_id: str,
         layout: ClusterLayout,
         satellite: str,
-        resolver: EngineResolver,
+        kafka: KafkaCluster,
         ports: PortAllocator,
     ) -> None:
         self.cluster_id = cluster_id
         self.layout = layout
         self.satellite = satellite
-        self.resolver = resolver
+        self.kafka = kafka
         self.ports = ports
         self.spec: PhysicalClusterSpec | None = None
         self.remove_requested = False
@@ -144,8 +133,9 @@ class ClusterWorker:
         self.record: ClusterRecord | None = self._load()
         if self.record is not None and self.record.applied_spec is not None:
             self.spec = PhysicalClusterSpec.model_validate(self.record.applied_spec)
-        self.runners: dict[int, NodeRunner] = {}
-        self._probe: ClusterProbe | None = None
+        #: the Kafka node of each node id
+        self.runners: dict[int, KafkaNode] = {}
+        self._probe: KafkaProbe | None = None
         self._probe_key: tuple[str, str] | None = None
         self._report = HealthReport()
         self._last_error: str | None = None
@@ -157,9 +147,8 @@ class ClusterWorker:
         self._unregister_retry_at = 0.0
         if self.record is not None:
             self.ports.reserve(self.record.used_ports())
-            for node_id in self.record.nodes:
-                runner = self._runner(node_id)
-                runner.handle = self.record.nodes[node_id].process
+            for node_id, node in self.record.nodes.items():
+                runner = self.runners[node_id] = self.kafka.node(node_id, node.process)
                 if runner.adopt():
                     log.info("cluster %s: adopted node %s (pid %s)", cluster_id, node_id,
                              runner.handle.pid if runner.handle else "?")
@@ -178,9 +167,9 @@ class ClusterWorker:
                 self.record.nodes[node_id].process = runner.handle
         write_json(self.layout.state_file, self.record.to_json())
 
-    def _runner(self, node_id: int) -> NodeRunner:
+    def _runner(self, node_id: int) -> KafkaNode:
         if node_id not in self.runners:
-            self.runners[node_id] = NodeRunner(node_id, self.layout.config_file(node_id))
+            self.runners[node_id] = self.kafka.node(node_id)
         return self.runners[node_id]
 
     @property
@@ -228,7 +217,7 @@ class ClusterWorker:
         if psc is None:
             return f"cluster {self.cluster_id}: no spec yet"
         try:
-            dist = await asyncio.to_thread(self.resolver.resolve, psc.kafka_version)
+            dist = await self.kafka.distribution(psc.kafka_version)
         except (EngineError, ValueError) as exc:
             self._last_error = str(exc)
             return f"cluster {self.cluster_id} cannot start: {exc}"
@@ -333,27 +322,7 @@ class ClusterWorker:
         if not brokers:
             return []
         bootstrap = ",".join(f"{psc.host}:{p.ports.internal}" for p in brokers)
-        config = self.layout.root / "unregister.properties"
-        write_private(config, "\n".join([
-            "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN",
-            "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
-            f'username="{psc.super_user.name}" password="{psc.super_user.password.get_secret_value()}";',
-        ]) + "\n")
-        done, said = [], []
-        try:
-            for node_id in sorted(self._unregister_pending):
-                argv = [java_executable(), "-Xmx128m", "-cp", dist.classpath,
-                        "org.apache.kafka.tools.ClusterTool", "unregister",
-                        "--bootstrap-server", bootstrap, "--config", str(config), "--id", str(node_id)]
-                code, text = await _run_tool(argv)
-                if code is None:
-                    said.append(f"unregistering broker {node_id} timed out; retrying")
-                elif code == 0 or "BrokerIdNotRegistered" in text or "not registered" in text:
-                    done.append(node_id)
-                else:
-                    said.append(f"unregistering broker {node_id} failed: {_last_line(text, code)}")
-        finally:
-            config.unlink(missing_ok=True)
+        done, said = await self.kafka.unregister(psc, bootstrap, sorted(self._unregister_pending), dist)
         self._unregister_pending.difference_update(done)
         if self._unregister_pending:
             self._unregister_retry_at = time.monotonic() + UNREGISTER_RETRY_S
@@ -366,12 +335,7 @@ class ClusterWorker:
         it; then the broker gets fresh client, internal and metrics ports (ports the PSC
         fixes are kept, and a controller port, which every voter knows, is only retried)."""
         assert self.record is not None
-        try:
-            tail = self.layout.logs(node_id).joinpath("server.log").read_text(errors="replace")[-20000:]
-        except OSError:
-            return None
-        last_start = tail.rfind("Log4jController")  # the first line every start logs
-        if "Address already in use" not in tail[max(last_start, 0):]:
+        if not self._runner(node_id).bind_failed():
             return None
         rec = self.record.nodes[node_id]
         fixed = next((b for b in psc.brokers if b.id == node_id), None)
@@ -388,25 +352,16 @@ class ClusterWorker:
     def _write_configs(self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan]) -> dict[int, str]:
         voters = {i: p.ports.controller for i, p in plans.items()
                   if p.is_controller and p.ports.controller}
-        digests = {}
-        for node_id, plan in plans.items():
-            text = render_server_properties(
-                psc, plan, voters, str(self.layout.log_dir(node_id)))
-            path = self.layout.config_file(node_id)
-            if not path.exists() or path.read_text() != text:
-                write_private(path, text)
-            metrics = self.layout.metrics_config(node_id)
-            if not metrics.exists():
-                write_private(metrics, JMX_EXPORTER_CONFIG)
-            digests[node_id] = _digest(text + repr(psc.jvm) + psc.kafka_version)
-        return digests
+        return {node_id: self._runner(node_id).configure(psc, plan, voters)
+                for node_id, plan in plans.items()}
 
     async def _format(self, plans: dict[int, NodePlan], dist: KafkaDistribution) -> str | None:
         assert self.record is not None
         todo = [n for n in plans if not self.record.nodes[n].formatted]
         if not todo:
             return None
-        results = await asyncio.gather(*(self._format_one(n, dist) for n in todo))
+        kafka_cluster_id = self.record.kafka_cluster_id
+        results = await asyncio.gather(*(self._runner(n).format(kafka_cluster_id, dist) for n in todo))
         failed = [err for err in results if err]
         if failed:
             self._last_error = failed[0]
@@ -414,20 +369,6 @@ class ClusterWorker:
         for n in todo:
             self.record.nodes[n].formatted = True
         return f"formatted storage of node(s) {', '.join(map(str, todo))}"
-
-    async def _format_one(self, node_id: int, dist: KafkaDistribution) -> str | None:
-        assert self.record is not None
-        argv = [java_executable(), "-Xmx256m", *dist.logging_jvm_options(self.layout.logs(node_id)),
-                "-cp", dist.classpath, "kafka.tools.StorageTool", "format",
-                # "=" form: a base64url id may start with "-", which would read as an option
-                f"--cluster-id={self.record.kafka_cluster_id}", "-c", str(self.layout.config_file(node_id)),
-                "--ignore-formatted"]
-        code, text = await _run_tool(argv)
-        if code is None:
-            return f"storage format of node {node_id} timed out"
-        if code != 0:
-            return f"storage format of node {node_id} failed: {_last_line(text, code)}"
-        return None
 
     def _start_due(
         self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan], dist: KafkaDistribution,
@@ -440,10 +381,7 @@ class ClusterWorker:
             rec = self.record.nodes[node_id]
             if not rec.formatted or not runner.due(now):
                 continue
-            argv = kafka_command(
-                dist, plan, psc.host, psc.jvm, self.layout.config_file(node_id),
-                self.layout.metrics_config(node_id), self.layout.logs(node_id))
-            runner.start(argv, self.layout.stdout(node_id), self.layout.node_dir(node_id))
+            runner.start(psc, plan, dist)
             rec.running_digest = digests[node_id]
             self._save()  # record the pid at once: a satellite killed now must find it
             started.append(node_id)
@@ -455,7 +393,7 @@ class ClusterWorker:
         bootstrap = ",".join(f"{psc.host}:{p.ports.internal}" for p in plans.values() if p.is_broker)
         key = (bootstrap, psc.super_user.password.get_secret_value())
         if self._probe is None or self._probe_key != key:
-            self._probe = ClusterProbe(bootstrap, psc.super_user.name, key[1])
+            self._probe = self.kafka.probe(bootstrap, psc.super_user.name, key[1])
             self._probe_key = key
         metrics = [p.ports.metrics for p in plans.values() if p.is_controller]
         return await self._probe.check(psc.host, metrics)
@@ -467,7 +405,7 @@ class ClusterWorker:
         broker_ids = {n for n, p in plans.items() if p.is_broker}
         running = all(self._runner(n).alive() for n in plans)
         registered = broker_ids <= self._report.registered_brokers
-        su_digest = _digest(psc.super_user.name + psc.super_user.password.get_secret_value()
+        su_digest = digest(psc.super_user.name + psc.super_user.password.get_secret_value()
                             + (self.record.kafka_cluster_id if self.record else ""))
         if running and registered and self.record and self.record.super_user_digest != su_digest:
             sentences.append(await self._ensure_super_user(psc, plans, su_digest))
@@ -491,8 +429,7 @@ class ClusterWorker:
         name, password = psc.super_user.name, psc.super_user.password.get_secret_value()
         external = ",".join(f"{psc.host}:{p.ports.external}" for p in plans.values() if p.is_broker)
         try:
-            await self._probe.ensure_scram_user(name, password)
-            await verify_scram_login(external, name, password)
+            await self._probe.ensure_super_user(name, password, external)
         except Exception as exc:
             self._last_error = f"creating the SCRAM super-user failed: {exc}"
             return self._last_error
@@ -502,8 +439,7 @@ class ClusterWorker:
     async def _restart_for_config(self, node_id: int) -> str:
         runner = self._runner(node_id)
         await runner.stop(STOP_GRACE_S)
-        runner.stopping = False
-        runner.next_start_at = 0.0
+        runner.resume()
         return f"restarting node {node_id} to apply its new configuration"
 
     def _healthy(self, plans: dict[int, NodePlan]) -> bool:
@@ -546,7 +482,7 @@ class ClusterWorker:
         if self.record is not None:
             self._save()
 
-    async def _stop_voters(self, runners: list[NodeRunner], grace: float) -> None:
+    async def _stop_voters(self, runners: list[KafkaNode], grace: float) -> None:
         """Stop the controller nodes together. A node that is also a broker asks the quorum
         to approve its controlled shutdown; once fewer than a majority of the controllers
         are left, no one can approve it, so the nodes still running get
@@ -586,7 +522,7 @@ class ClusterWorker:
             broker = next((b for b in psc.brokers if b.id == node_id), None) if psc else None
             nodes.append(NodeStatus(
                 id=node_id, roles=list(plan.roles),
-                state=runner.plan_state(node_id in r.registered_brokers, plan),
+                state=runner.state(node_id in r.registered_brokers, plan),
                 host=psc.host if psc else "127.0.0.1",
                 port=plan.ports.external, internal_port=plan.ports.internal,
                 controller_port=plan.ports.controller, metrics_port=plan.ports.metrics,
@@ -632,21 +568,3 @@ class ClusterWorker:
             updated_at=time.time(),
         )
 
-
-async def _run_tool(argv: list[str], timeout: float = FORMAT_TIMEOUT_S) -> tuple[int | None, str]:
-    """Run one of Kafka's command-line tools: its exit code (None when it had to be killed
-    at ``timeout``) and what it printed."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return None, ""
-    return proc.returncode, out.decode(errors="replace")
-
-
-def _last_line(text: str, code: int) -> str:
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else f"exit code {code}"

@@ -130,6 +130,11 @@ class ClusterProbe:
         with self._renewed_on_failure():
             await _await(self._admin.alter_user_scram_credentials([cred])[name])
 
+    async def ensure_super_user(self, name: str, password: str, external_bootstrap: str) -> None:
+        """Create the SCRAM super-user and check it can log in on the client listener."""
+        await self.ensure_scram_user(name, password)
+        await verify_scram_login(external_bootstrap, name, password)
+
 
 async def verify_scram_login(bootstrap: str, user: str, password: str) -> None:
     """Raise unless ``user`` can log in on the client listener and describe the cluster."""

@@ -8,6 +8,7 @@ with credentials kept in the cluster's metadata.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from streamplane.models.psc import PhysicalClusterSpec
@@ -117,6 +118,11 @@ def render_server_properties(
     lines = ["# Rendered by the Streamplane satellite; edits are overwritten."]
     lines += [f"{k}={_escape(v)}" for k, v in sorted(merged.items())]
     return "\n".join(lines) + "\n"
+
+
+def digest(text: str) -> str:
+    """A short fingerprint of a rendered config (to notice that a node must restart)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _escape(value: str) -> str:

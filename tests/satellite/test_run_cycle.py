@@ -1,0 +1,197 @@
+"""``ClusterWorker.run_cycle`` with a fake Kafka: what one reconcile step does and says.
+
+The fake (``fake_kafka.py``) stands in for the Kafka processes and the admin protocol; the
+worker, its state file and its status are real. A cycle's sentence is what the satellite
+logs, so the tests read it as a user would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from streamplane.models.psc import PhysicalClusterSpec
+from streamplane.models.status import ClusterState, ClusterStatus, NodeState
+from streamplane.satellite import cluster
+from streamplane.satellite.cluster import ClusterWorker
+from streamplane.satellite.layout import ClusterLayout
+from streamplane.satellite.ports import PortAllocator
+
+from .conftest import three_broker_spec
+from .fake_kafka import Clock, FakeHost, FakeKafka
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(cluster, "time", fake)
+    return fake
+
+
+@pytest.fixture
+def host(clock: Clock) -> FakeHost:
+    return FakeHost(clock)
+
+
+def worker_for(host: FakeHost, root: Path, psc: PhysicalClusterSpec | None = None) -> ClusterWorker:
+    worker = ClusterWorker("trio", ClusterLayout(root / "trio"), "sat-1", FakeKafka(host), PortAllocator())
+    if psc is not None:
+        worker.offer(psc)
+    return worker
+
+
+def cycle(worker: ClusterWorker) -> str:
+    return asyncio.run(worker.run_cycle())
+
+
+def broker(status: ClusterStatus, node_id: int) -> object:
+    return next(b for b in status.brokers if b.id == node_id)
+
+
+def four_brokers(generation: int = 1) -> PhysicalClusterSpec:
+    spec = three_broker_spec().model_dump(mode="json", context={"reveal_secrets": True})
+    spec["brokers"].append({"id": 4, "zone": "zone-a"})
+    spec["generation"] = generation
+    return PhysicalClusterSpec.model_validate(spec)
+
+
+def test_the_first_cycle_formats_and_starts_every_node_and_converges(host: FakeHost, tmp_path: Path) -> None:
+    psc = three_broker_spec()
+    worker = worker_for(host, tmp_path, psc)
+    said = cycle(worker)
+    assert said.startswith("cluster trio: formatted storage of node(s) 1, 2, 3; started node(s) 1, 2, 3")
+    assert f"created SCRAM-SHA-512 super-user {psc.super_user.name}" in said
+    assert said.endswith("converged to generation 1")
+    assert host.formats == [1, 2, 3] and host.running() == [1, 2, 3]
+    st = worker.status()
+    assert st.status == ClusterState.HEALTHY and st.observed_generation == 1
+    assert [(b.id, b.state, b.registered) for b in st.brokers] == [
+        (1, NodeState.RUNNING, True), (2, NodeState.RUNNING, True), (3, NodeState.RUNNING, True)]
+    assert st.bootstrap == ",".join(f"127.0.0.1:{b.port}" for b in st.brokers)
+    # a steady cluster: nothing is formatted or started again, and the sentence says so
+    assert cycle(worker) == "cluster trio: healthy, 3 broker(s), quorum leader 1"
+    assert host.formats == [1, 2, 3] and host.starts == [1, 2, 3]
+    assert host.super_users == [psc.super_user.name]
+
+
+def test_a_node_that_exited_is_restarted_with_backoff_and_counted(
+        host: FakeHost, clock: Clock, tmp_path: Path) -> None:
+    worker = worker_for(host, tmp_path, three_broker_spec())
+    cycle(worker)
+    pid = host.kill(2, code=137)
+    said = cycle(worker)
+    assert f"node 2 (pid {pid}) died (exit code 137); restarting in 1s" in said
+    st = worker.status()
+    assert st.status == ClusterState.DEGRADED
+    node = st.brokers[1]
+    assert (node.state, node.restarts, node.last_exit_code, node.pid) == (NodeState.RESTARTING, 1, 137, None)
+    clock.now += 0.5
+    assert "started" not in cycle(worker), "restarted before its backoff was over"
+    clock.now += 0.6
+    assert "started node(s) 2" in cycle(worker)
+    assert host.running() == [1, 2, 3]
+    # it dies again at once: the wait doubles
+    host.kill(2, code=1)
+    assert "restarting in 2s" in cycle(worker)
+    clock.now += 2.1
+    cycle(worker)
+    st = worker.status()
+    assert st.status == ClusterState.HEALTHY
+    assert (st.brokers[1].restarts, st.brokers[1].last_exit_code) == (2, 1)
+    assert host.starts == [1, 2, 3, 2, 2]
+
+
+def test_a_node_up_for_a_minute_is_restarted_after_the_first_delay_again(
+        host: FakeHost, clock: Clock, tmp_path: Path) -> None:
+    worker = worker_for(host, tmp_path, three_broker_spec())
+    cycle(worker)
+    for wait in (1, 2, 4):
+        host.kill(3, code=1)
+        assert f"restarting in {wait}s" in cycle(worker)
+        clock.now += wait + 0.1
+        cycle(worker)
+    clock.now += 61
+    cycle(worker)
+    host.kill(3, code=1)
+    assert "restarting in 1s" in cycle(worker)
+
+
+def test_a_restarted_satellite_adopts_its_nodes_and_starts_none_twice(host: FakeHost, tmp_path: Path) -> None:
+    cycle(worker_for(host, tmp_path, three_broker_spec()))
+    pids = sorted(host.processes)
+    again = worker_for(host, tmp_path)  # a new satellite reads the spec it had accepted
+    said = cycle(again)
+    assert said == "cluster trio: healthy, 3 broker(s), quorum leader 1"
+    assert host.starts == [1, 2, 3] and host.formats == [1, 2, 3]
+    assert sorted(b.pid for b in again.status().brokers) == pids
+
+
+def test_a_removed_broker_is_stopped_only_once_it_holds_no_replica(host: FakeHost, tmp_path: Path) -> None:
+    psc = four_brokers()
+    worker = worker_for(host, tmp_path, psc)
+    cycle(worker)
+    assert host.running() == [1, 2, 3, 4]
+    worker.layout.log_dir(4).mkdir(parents=True)  # its data (the fake writes none)
+    smaller = psc.model_copy(update={"generation": 2, "brokers": psc.brokers[:3]})
+    assert worker.offer(smaller) == "updated trio generation 2"
+    host.replicas[4] = 5
+    said = cycle(worker)
+    assert "waiting for node(s) 4 (5 replicas) to be drained before removing them" in said
+    assert host.running() == [1, 2, 3, 4] and host.stops == []
+    assert worker.layout.log_dir(4).exists()
+    host.replicas[4] = 0
+    said = cycle(worker)
+    assert "removed node(s) 4" in said and "unregistered broker(s) 4" in said
+    assert host.stops == [4] and host.unregistered == [4] and host.running() == [1, 2, 3]
+    assert not worker.layout.node_dir(4).exists()
+    st = worker.status()
+    assert [b.id for b in st.brokers] == [1, 2, 3] and st.observed_generation == 2
+
+
+def test_deleting_a_cluster_stops_every_node_brokers_first_and_removes_its_data(
+        host: FakeHost, tmp_path: Path) -> None:
+    worker = worker_for(host, tmp_path, four_brokers())
+    cycle(worker)
+    assert worker.layout.state_file.exists()
+    worker.remove_requested = True
+    assert worker.status().status == ClusterState.STOPPING
+    assert cycle(worker) == "cluster trio: stopped and deleted its data"
+    assert host.running() == []
+    assert host.stops[0] == 4 and sorted(host.stops[1:]) == [1, 2, 3]
+    assert not worker.layout.root.exists()
+    assert worker.deleted and worker.status().status == ClusterState.DELETED
+
+
+def test_a_new_configuration_restarts_one_node_at_a_time(host: FakeHost, tmp_path: Path) -> None:
+    psc = three_broker_spec()
+    worker = worker_for(host, tmp_path, psc)
+    cycle(worker)
+    changed = psc.model_copy(update={"generation": 2,
+                                     "broker_configs": {**psc.broker_configs, "num.io.threads": "4"}})
+    worker.offer(changed)
+    restarted = []
+    for _ in range(10):
+        said = cycle(worker).removeprefix("cluster trio: ")
+        if "converged to generation 2" in said:
+            break
+        restarted += [int(s.split()[2]) for s in said.split("; ") if s.startswith("restarting node")]
+    else:
+        pytest.fail("the cluster never converged to generation 2")
+    assert restarted == [1, 2, 3]
+    assert host.starts == [1, 2, 3, 1, 2, 3]
+    assert worker.status().status == ClusterState.HEALTHY
+
+
+def test_a_kafka_version_that_is_not_installed_fails_the_cluster_and_says_why(
+        host: FakeHost, tmp_path: Path) -> None:
+    psc = three_broker_spec()
+    host.missing_version = psc.kafka_version
+    worker = worker_for(host, tmp_path, psc)
+    said = cycle(worker)
+    assert said == f"cluster trio cannot start: Kafka {psc.kafka_version} is not installed"
+    st = worker.status()
+    assert st.status == ClusterState.PENDING or st.status == ClusterState.FAILED
+    assert st.last_error == f"Kafka {psc.kafka_version} is not installed"
+    assert host.starts == []
