@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from streamplane.engine.distribution import EngineError, EngineResolver
-from streamplane.satellite.node import java_executable
+from streamplane.satellite.kafka.node import java_executable
 from streamplane.versions import DEFAULT_KAFKA_VERSION, UPGRADE_FROM_KAFKA_VERSION
 
 

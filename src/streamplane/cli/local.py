@@ -25,9 +25,9 @@ from streamplane.mothership.server import MothershipLayout
 from streamplane.proc import process
 from streamplane.proc.daemon import pid_running
 from streamplane.satellite.agent import STOP_BUDGET_S, satellite_pid
+from streamplane.satellite.kafka.node import KAFKA_MAIN
 from streamplane.satellite.layout import SatelliteLayout
 from streamplane.satellite.local_channel import channel_config_for_local
-from streamplane.satellite.node import KAFKA_MAIN
 
 SYSTEM_CLUSTER_ID = "system"
 LOCAL_SATELLITE = "local"
