@@ -38,6 +38,7 @@ from kafka.protocol.admin import AlterClientQuotasRequest, DescribeClientQuotasR
 
 from streamplane.kafka import acls
 from streamplane.kafka.errors import (
+    UNREACHABLE_CODES,
     AdminError,
     AuthorizationError,
     ClusterUnreachableError,
@@ -69,11 +70,6 @@ _METADATA_POLL_S = 0.1
 #: DescribeClientQuotas: match the entity's name exactly
 _QUOTA_MATCH_EXACT = 0
 
-_UNREACHABLE = frozenset({
-    KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
-    KafkaError._AUTHENTICATION, KafkaError._RESOLVE, KafkaError.REQUEST_TIMED_OUT,
-    KafkaError.SASL_AUTHENTICATION_FAILED,
-})
 _FORBIDDEN = frozenset({
     KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
     KafkaError.CLUSTER_AUTHORIZATION_FAILED, KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
@@ -553,7 +549,7 @@ class ClusterAdmin:
         if err is None:
             return self._unreachable(action)
         code, name, text = err.code(), err.name(), err.str()
-        if code in _UNREACHABLE:
+        if code in UNREACHABLE_CODES:
             return self._unreachable(action)
         if code == KafkaError.TOPIC_ALREADY_EXISTS:
             return TopicExistsError(f"cannot {action}: a topic named {topic!r} already exists; "

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from confluent_kafka import KafkaError
+
+#: librdkafka codes that mean the cluster did not answer (or would not let us in), not
+#: that it refused the request: worth trying again once it is reachable
+UNREACHABLE_CODES = frozenset({
+    KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._AUTHENTICATION, KafkaError._RESOLVE, KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+})
+
 
 class AdminError(Exception):
     """A Kafka admin operation failed; ``str(exc)`` is meant for the person who asked.

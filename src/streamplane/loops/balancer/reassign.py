@@ -29,7 +29,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from kafka import KafkaAdminClient
 from kafka.structs import TopicPartition as KafkaPythonPartition
 
-from streamplane.kafka.errors import AdminError, ClusterUnreachableError
+from streamplane.kafka.errors import UNREACHABLE_CODES, AdminError, ClusterUnreachableError
 from streamplane.kafka.settings import RDKAFKA_LOG, ClientSettings
 
 T = TypeVar("T")
@@ -54,12 +54,6 @@ ALL_REPLICAS = "*"
 _DYNAMIC_BROKER = 2
 _DYNAMIC_TOPIC = 1
 
-#: librdkafka codes that mean the cluster did not answer, not that it said no
-_UNREACHABLE = frozenset({
-    KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
-    KafkaError._AUTHENTICATION, KafkaError._RESOLVE, KafkaError.REQUEST_TIMED_OUT,
-    KafkaError.SASL_AUTHENTICATION_FAILED,
-})
 
 #: kafka-python errors that mean the cluster did not answer
 _KP_UNREACHABLE = (
@@ -367,7 +361,7 @@ class ReassignmentAdmin:
                     self._confluent.poll(0)
 
     def _failure(self, err: KafkaError, action: str) -> AdminError:
-        if err.code() in _UNREACHABLE:
+        if err.code() in UNREACHABLE_CODES:
             return self._unreachable(action, err.str())
         return AdminError(f"cannot {action}: {err.str()} ({err.name()})", err.name(), bool(err.retriable()))
 
