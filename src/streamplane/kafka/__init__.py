@@ -1,4 +1,5 @@
-"""The mothership's Kafka admin library: topics, SCRAM users and ACLs of a customer cluster."""
+"""How Streamplane reaches Kafka: client settings (`settings`), the admin library (`admin`:
+topics, groups, SCRAM users, ACLs and quotas of a cluster), its errors and models."""
 
 from streamplane.kafka.acls import CLIENT_OPERATIONS
 from streamplane.kafka.admin import DEFAULT_TIMEOUT_S, ClusterAdmin, is_internal_topic

@@ -72,7 +72,7 @@ class Statuses(Protocol):
 
 
 class BalanceView(Protocol):
-    """What the balancing loop last saw of a physical cluster (see balancing.py)."""
+    """What the balancing loop last saw of a physical cluster (see loops/balancer/loop.py)."""
 
     def status(self, cluster_id: str) -> BalanceStatus | None: ...
 

@@ -10,7 +10,7 @@ Two libraries share the work. Neither has everything, and we never pack bytes ou
 
 Every method blocks and returns or raises within a bounded time (``timeout`` goes to the
 broker with each request, and we wait a little longer for the answer); the executor calls
-them from a thread. Failures are ``AdminError``s, as in the mothership's admin library.
+them from a thread. Failures are ``AdminError``s, as in the admin library (``kafka/admin.py``).
 """
 
 from __future__ import annotations
