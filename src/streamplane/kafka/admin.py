@@ -22,7 +22,6 @@ import kafka.errors as kafka_errors
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import (
     AclOperation,
-    AdminClient,
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
@@ -33,7 +32,6 @@ from confluent_kafka.admin import (
     ScramMechanism,
     UserScramCredentialUpsertion,
 )
-from kafka import KafkaAdminClient
 from kafka.protocol.admin import AlterClientQuotasRequest, DescribeClientQuotasRequest
 
 from streamplane.kafka import acls
@@ -49,7 +47,7 @@ from streamplane.kafka.errors import (
     UserNotFoundError,
 )
 from streamplane.kafka.models import AclEntry, ConfigSource, PartitionInfo, TopicConfig, TopicDescription, TopicSummary
-from streamplane.kafka.settings import RDKAFKA_LOG, sasl_config
+from streamplane.kafka.settings import RDKAFKA_LOG, ClientSettings, admin_client, kafka_python_admin
 
 T = TypeVar("T")
 
@@ -114,16 +112,10 @@ class ClusterAdmin:
         self.username = username
         self.timeout = timeout
         self._client_errors = _ClientErrors()
-        timeout_ms = int(timeout * 1000)
-        self._admin: Any = AdminClient({
-            **sasl_config(bootstrap, SCRAM_MECHANISM, username, password),
-            "socket.timeout.ms": timeout_ms,
-            "socket.connection.setup.timeout.ms": timeout_ms,
-            "logger": RDKAFKA_LOG.getChild("admin"),
-            "error_cb": self._client_errors,
-        })
+        self._settings = ClientSettings(bootstrap, username, password, SCRAM_MECHANISM)
+        self._admin: Any = admin_client(self._settings, timeout, RDKAFKA_LOG.getChild("admin"),
+                                        error_cb=self._client_errors)
         #: client quotas go through kafka-python: librdkafka has no client-quota admin API
-        self._password = password
         self._quota_admin: Any = None
         self._quota_lock = threading.Lock()
 
@@ -437,13 +429,7 @@ class ClusterAdmin:
             if self._admin is None:
                 raise AdminError("this ClusterAdmin was closed; create a new one")
             if self._quota_admin is None:
-                timeout_ms = int(self.timeout * 1000)
-                self._quota_admin = KafkaAdminClient(
-                    bootstrap_servers=self.bootstrap.split(","),
-                    security_protocol="SASL_PLAINTEXT", sasl_mechanism=SCRAM_MECHANISM,
-                    sasl_plain_username=self.username, sasl_plain_password=self._password,
-                    request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms,
-                    client_id="streamplane-admin")
+                self._quota_admin = kafka_python_admin(self._settings, self.timeout, "streamplane-admin")
             return self._quota_admin
 
     def _raise_quota_error(self, code: int, message: str | None, action: str) -> None:

@@ -11,6 +11,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka.admin import AdminClient
+from kafka import KafkaAdminClient
+
 #: librdkafka reports every refused connection; while brokers start that is expected noise,
 #: so its lines go to a logger of their own, quiet unless the process runs verbose
 RDKAFKA_LOG = logging.getLogger("streamplane.rdkafka")
@@ -32,16 +35,29 @@ class ClientSettings:
     def __repr__(self) -> str:
         return f"ClientSettings(bootstrap={self.bootstrap!r}, username={self.username!r})"
 
-    def librdkafka(self, logger: logging.Logger = RDKAFKA_LOG) -> dict[str, Any]:
-        """The settings for a confluent-kafka (librdkafka) client."""
-        return {**sasl_config(self.bootstrap, self.mechanism, self.username, self.password,
-                              self.security_protocol), "logger": logger}
 
-    def kafka_python(self) -> dict[str, Any]:
-        """The settings for a kafka-python client."""
-        return {"bootstrap_servers": self.bootstrap.split(","), "security_protocol": self.security_protocol,
-                "sasl_mechanism": self.mechanism, "sasl_plain_username": self.username,
-                "sasl_plain_password": self.password}
+def admin_client(settings: ClientSettings, timeout_s: float, logger: logging.Logger = RDKAFKA_LOG,
+                 **extra: Any) -> Any:
+    """A confluent-kafka (librdkafka) admin client: its socket and connection setup give up
+    after ``timeout_s``; its chatter goes to ``logger``."""
+    timeout_ms = int(timeout_s * 1000)
+    return AdminClient({
+        **sasl_config(settings.bootstrap, settings.mechanism, settings.username, settings.password,
+                      settings.security_protocol),
+        "socket.timeout.ms": timeout_ms, "socket.connection.setup.timeout.ms": timeout_ms,
+        "logger": logger, **extra})
+
+
+def kafka_python_admin(settings: ClientSettings, timeout_s: float, client_id: str,
+                       bootstrap_timeout: bool = True) -> Any:
+    """A kafka-python admin client, for what librdkafka has no API for (KIP-455
+    reassignments, client quotas, log dirs); its requests give up after ``timeout_s``."""
+    timeout_ms = int(timeout_s * 1000)
+    return KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap.split(","), security_protocol=settings.security_protocol,
+        sasl_mechanism=settings.mechanism, sasl_plain_username=settings.username,
+        sasl_plain_password=settings.password, request_timeout_ms=timeout_ms, client_id=client_id,
+        **({"bootstrap_timeout_ms": timeout_ms} if bootstrap_timeout else {}))
 
 
 def sasl_config(bootstrap: str, mechanism: str, user: str, password: str,

@@ -21,8 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaAdminClient
-
+from streamplane.kafka.settings import ClientSettings, kafka_python_admin
 from streamplane.loops.balancer.model import Broker, BrokerCapacity, BrokerState, ClusterModel, Partition
 from streamplane.metrics.scrape import Sample, scrape
 from streamplane.models.status import ClusterStatus
@@ -149,11 +148,8 @@ async def _scrape_all(endpoints: Mapping[int, tuple[str, int]]) -> dict[int, _Sc
 
 
 def _admin_snapshot(bootstrap: str, username: str, password: str, mechanism: str) -> _Snapshot:
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap.split(","), security_protocol="SASL_PLAINTEXT",
-        sasl_mechanism=mechanism, sasl_plain_username=username, sasl_plain_password=password,
-        request_timeout_ms=int(ADMIN_TIMEOUT_S * 1000), client_id="streamplane-balancer-monitor",
-    )
+    admin = kafka_python_admin(ClientSettings(bootstrap, username, password, mechanism), ADMIN_TIMEOUT_S,
+                               "streamplane-balancer-monitor", bootstrap_timeout=False)
     try:
         snap = _Snapshot()
         for b in admin.describe_cluster()["brokers"]:

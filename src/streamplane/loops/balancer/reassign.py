@@ -25,12 +25,11 @@ from typing import Any, TypeVar
 import kafka.errors as kafka_errors
 from confluent_kafka import ElectionType, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as ConfluentPartition
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
-from kafka import KafkaAdminClient
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 from kafka.structs import TopicPartition as KafkaPythonPartition
 
 from streamplane.kafka.errors import UNREACHABLE_CODES, AdminError, ClusterUnreachableError
-from streamplane.kafka.settings import RDKAFKA_LOG, ClientSettings
+from streamplane.kafka.settings import RDKAFKA_LOG, ClientSettings, admin_client, kafka_python_admin
 
 T = TypeVar("T")
 
@@ -331,16 +330,8 @@ class ReassignmentAdmin:
                 raise AdminError("this ReassignmentAdmin was closed; create a new one")
             if self._confluent is None or self._confluent_stale:
                 self._confluent_stale = False
-                self._confluent = AdminClient({
-                    "bootstrap.servers": self.settings.bootstrap,
-                    "security.protocol": self.settings.security_protocol,
-                    "sasl.mechanism": self.settings.mechanism,
-                    "sasl.username": self.settings.username,
-                    "sasl.password": self.settings.password,
-                    "socket.timeout.ms": self._timeout_ms,
-                    "socket.connection.setup.timeout.ms": self._timeout_ms,
-                    "logger": RDKAFKA_LOG.getChild("executor"),
-                })
+                self._confluent = admin_client(self.settings, self._timeout_ms / 1000,
+                                               RDKAFKA_LOG.getChild("executor"))
             return self._confluent
 
     @property
@@ -371,16 +362,8 @@ class ReassignmentAdmin:
                 raise AdminError("this ReassignmentAdmin was closed; create a new one")
             try:
                 if self._kafka_python is None:
-                    self._kafka_python = KafkaAdminClient(
-                        bootstrap_servers=self.settings.bootstrap.split(","),
-                        security_protocol=self.settings.security_protocol,
-                        sasl_mechanism=self.settings.mechanism,
-                        sasl_plain_username=self.settings.username,
-                        sasl_plain_password=self.settings.password,
-                        request_timeout_ms=self._timeout_ms,
-                        bootstrap_timeout_ms=self._timeout_ms,
-                        client_id="streamplane-executor",
-                    )
+                    self._kafka_python = kafka_python_admin(self.settings, self._timeout_ms / 1000,
+                                                            "streamplane-executor")
                 return call(self._kafka_python)
             except kafka_errors.KafkaError as exc:
                 if isinstance(exc, _KP_UNREACHABLE):
