@@ -216,9 +216,14 @@ class World:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
     s = Store(f"sqlite:///{tmp_path / 'state' / 'mothership.db'}",
-              secret_box=SecretBox.in_data_dir(tmp_path / "data"), clock=ManualClock())
+              secret_box=SecretBox.in_data_dir(tmp_path / "data"), clock=clock)
     s.migrate()
     yield s
     s.close()

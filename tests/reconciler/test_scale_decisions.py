@@ -9,8 +9,11 @@ A quarantine request records intent only: the reconciler writes the PSC.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from streamplane.models.status import ClusterState
 from streamplane.mothership.store import ClusterType, LogicalCluster, LogicalClusterStatus, OperationStatus
+from streamplane.mothership.store.testing import ManualClock
 from streamplane.tenancy import DEFAULT_CELL
 
 from .conftest import BrokerLoadOut, World, balance_status, broker_load, execution
@@ -210,13 +213,15 @@ def test_scales_one_after_another_each_end_at_their_own_size(world: World) -> No
         assert world.lc(lc.id).cku == cku
 
 
-def test_a_second_scale_request_during_the_first_ends_both_at_the_newer_size(world: World) -> None:
+def test_a_second_scale_request_during_the_first_ends_both_at_the_newer_size(
+        world: World, clock: ManualClock) -> None:
     lc = world.running("orders", ClusterType.DEDICATED, cku=1)
     first = world.scale(world.lc(lc.id), 2)
     world.cycle()  # adds broker 4
     world.cycle()  # publishes generation 2
     world.healthy(lc.id)
     pc = world.pc(lc.id)
+    clock.advance(timedelta(seconds=5))  # the second request comes later
     with world.store.transaction() as tx:
         tx.logical_clusters.update(lc.id, expected_generation=world.lc(lc.id).generation, cku=3)
         second = tx.operations.create("scale_cluster", lc.id, request={"from_cku": 2, "cku": 3})
