@@ -17,7 +17,7 @@ from streamplane.models.status import NodeState
 from streamplane.proc.process import ProcessHandle
 from streamplane.proc.supervisor import Supervisor
 from streamplane.satellite.kafka.config import NodePlan
-from streamplane.satellite.kafka.node import NODE_BACKOFF
+from streamplane.satellite.kafka.node import NODE_BACKOFF, Supervised
 from streamplane.satellite.kafka.probe import HealthReport
 
 
@@ -82,19 +82,11 @@ class FakeHost:
 
 
 @dataclass
-class FakeNode:
+class FakeNode(Supervised):
     node_id: int
     host: FakeHost
     handle: ProcessHandle | None = None
     supervisor: Supervisor = field(default_factory=lambda: Supervisor(NODE_BACKOFF))
-
-    @property
-    def restarts(self) -> int:
-        return self.supervisor.restarts
-
-    @property
-    def last_exit_code(self) -> int | None:
-        return self.supervisor.last_exit_code
 
     def adopt(self) -> bool:
         if self.handle is not None and self.host.alive(self.handle):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -22,21 +21,7 @@ from streamplane.satellite.agent import Satellite
 from streamplane.satellite.cluster import ClusterWorker
 from streamplane.tenancy import SYSTEM_CLUSTER_ID
 
-
-@dataclass
-class Node:
-    node_id: int
-    exits_after: float = math.inf
-    graces: list[float] = field(default_factory=list)
-    killed: bool = False
-
-    async def stop(self, grace: float) -> None:
-        self.graces.append(grace)
-        if self.exits_after <= grace:
-            await asyncio.sleep(self.exits_after)
-            return
-        await asyncio.sleep(grace)
-        self.killed = True
+from .test_stop_voters import Node
 
 
 def worker_of(nodes: list[Node], controllers: set[int]) -> SimpleNamespace:

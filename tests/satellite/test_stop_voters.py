@@ -22,7 +22,7 @@ from streamplane.satellite.cluster import ClusterWorker
 @dataclass
 class Node:
     node_id: int
-    exits_after: float
+    exits_after: float = math.inf  # never exits on SIGTERM: only killed at the end of its grace
     graces: list[float] = field(default_factory=list)
     killed: bool = False
 

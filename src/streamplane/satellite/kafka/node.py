@@ -87,14 +87,10 @@ def last_line(text: str, code: int) -> str:
     return lines[-1] if lines else f"exit code {code}"
 
 
-@dataclass
-class LocalKafkaNode:
-    """A Kafka node run as a process on this host (see the module's docstring)."""
+class Supervised:
+    """A node's restart bookkeeping, as its status reports it (real and fake nodes alike)."""
 
-    node_id: int
-    layout: ClusterLayout
-    handle: ProcessHandle | None = None
-    supervisor: Supervisor = field(default_factory=lambda: Supervisor(NODE_BACKOFF))
+    supervisor: Supervisor
 
     @property
     def restarts(self) -> int:
@@ -103,6 +99,16 @@ class LocalKafkaNode:
     @property
     def last_exit_code(self) -> int | None:
         return self.supervisor.last_exit_code
+
+
+@dataclass
+class LocalKafkaNode(Supervised):
+    """A Kafka node run as a process on this host (see the module's docstring)."""
+
+    node_id: int
+    layout: ClusterLayout
+    handle: ProcessHandle | None = None
+    supervisor: Supervisor = field(default_factory=lambda: Supervisor(NODE_BACKOFF))
 
     @property
     def config(self) -> Path:
