@@ -53,6 +53,7 @@ class FakeHost:
     unregistered: list[int] = field(default_factory=list)
     super_users: list[str] = field(default_factory=list)
     replicas: dict[int, int] = field(default_factory=dict)  # broker id -> replicas it holds
+    voters: dict[int, dict[int, tuple[str, int]]] = field(default_factory=dict)  # as configured
     missing_version: str | None = None
     _next_pid: int = 4000
 
@@ -111,7 +112,9 @@ class FakeNode(Supervised):
     def due(self, now: float) -> bool:
         return self.handle is None and self.supervisor.due(now)
 
-    def configure(self, psc: PhysicalClusterSpec, plan: NodePlan, voters: dict[int, int]) -> str:
+    def configure(self, psc: PhysicalClusterSpec, plan: NodePlan,
+                  voters: dict[int, tuple[str, int]]) -> str:
+        self.host.voters[self.node_id] = dict(voters)
         text = repr((plan, sorted(voters.items()), sorted(psc.broker_configs.items()), psc.jvm))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -151,10 +154,10 @@ class FakeProbe:
     def __init__(self, host: FakeHost) -> None:
         self.host = host
 
-    async def check(self, host: str, controller_metrics_ports: list[int]) -> HealthReport:
+    async def check(self, metrics: list[tuple[str, int]]) -> HealthReport:
         procs = self.host.processes.values()
         controllers = sorted(p.node_id for p in procs if p.is_controller)
-        leader = controllers[0] if len(controllers) * 2 > len(controller_metrics_ports) else None
+        leader = controllers[0] if len(controllers) * 2 > len(metrics) else None
         return HealthReport(registered_brokers={p.node_id for p in procs if p.is_broker},
                             quorum_leader=leader, under_replicated=0, offline=0)
 
@@ -166,6 +169,10 @@ class FakeProbe:
 
     async def ensure_super_user(self, name: str, password: str, external_bootstrap: str) -> None:
         self.host.super_users.append(name)
+
+    async def verify_login(self, name: str, password: str, external_bootstrap: str) -> None:
+        if name not in self.host.super_users:
+            raise RuntimeError(f"SASL authentication failed for {name}")
 
 
 @dataclass

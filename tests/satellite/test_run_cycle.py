@@ -143,8 +143,11 @@ def test_a_removed_broker_is_stopped_only_once_it_holds_no_replica(host: FakeHos
     assert worker.layout.log_dir(4).exists()
     host.replicas[4] = 0
     said = cycle(worker)
-    assert "removed node(s) 4" in said and "unregistered broker(s) 4" in said
-    assert host.stops == [4] and host.unregistered == [4] and host.running() == [1, 2, 3]
+    assert "removed node(s) 4" in said
+    assert host.stops == [4] and host.unregistered == [] and host.running() == [1, 2, 3]
+    # unregistered once Kafka no longer counts it alive (the next look at the cluster)
+    said = cycle(worker)
+    assert "unregistered broker(s) 4" in said and host.unregistered == [4]
     assert not worker.layout.node_dir(4).exists()
     st = worker.status()
     assert [b.id for b in st.brokers] == [1, 2, 3] and st.observed_generation == 2
@@ -195,3 +198,87 @@ def test_a_kafka_version_that_is_not_installed_fails_the_cluster_and_says_why(
     assert st.status == ClusterState.PENDING or st.status == ClusterState.FAILED
     assert st.last_error == f"Kafka {psc.kafka_version} is not installed"
     assert host.starts == []
+
+
+# ---- a cluster over several satellites -------------------------------------------------
+
+ZONE_HOSTS = {"sat-a": "10.9.0.11", "sat-b": "10.9.0.12", "sat-c": "10.9.0.13"}
+BASE = three_broker_spec()
+
+
+def spread_spec(controller_ports: dict[int, int] | None = None, generation: int = 1) -> PhysicalClusterSpec:
+    """Three brokers (controllers too) on three satellites; sat-a coordinates."""
+    spec = BASE.model_dump(mode="json", context={"reveal_secrets": True})
+    spec["satellite"] = "sat-a"
+    spec["generation"] = generation
+    for b, (sat, address) in zip(spec["brokers"], ZONE_HOSTS.items(), strict=True):
+        b.update(satellite=sat, host=address, zone=f"zone-{sat[-1]}")
+        if controller_ports:
+            b["controller_port"] = controller_ports[b["id"]]
+    return PhysicalClusterSpec.model_validate(spec)
+
+
+def test_satellites_of_a_spread_cluster_each_run_their_own_node_and_share_the_cluster_wide_work(
+        host: FakeHost, tmp_path: Path) -> None:
+    workers = {sat: ClusterWorker("trio", ClusterLayout(tmp_path / sat / "trio"), sat,
+                                  FakeKafka(host), PortAllocator()) for sat in ZONE_HOSTS}
+    for w in workers.values():
+        w.offer(spread_spec())
+    # the voters' ports are chosen by their satellites: nobody can start before it knows them
+    said = cycle(workers["sat-b"])
+    assert said == "cluster trio: waiting for the controller port of node(s) 1, 3 from their satellites"
+    cycle(workers["sat-a"])
+    cycle(workers["sat-c"])
+    assert host.starts == []
+    ports = {}
+    for sat, w in workers.items():
+        (node,) = w.status().brokers
+        assert node.satellite == sat and node.host == ZONE_HOSTS[sat] and node.controller_port
+        ports[node.id] = node.controller_port
+    pinned = spread_spec(ports, generation=2)  # as the mothership pins them
+    for w in workers.values():
+        assert w.offer(pinned) == "updated trio generation 2"
+    said = cycle(workers["sat-b"])
+    assert "waiting for satellite sat-a to create the super-user" in said
+    assert host.starts == [2] and host.super_users == []
+    expected = {i: (ZONE_HOSTS[f"sat-{'abc'[i - 1]}"], ports[i]) for i in (1, 2, 3)}
+    assert host.voters[2] == expected
+    cycle(workers["sat-c"])
+    said = cycle(workers["sat-a"])
+    assert "created SCRAM-SHA-512 super-user streamplane-admin" in said
+    for sat in ("sat-b", "sat-c"):
+        assert "super-user streamplane-admin logs in on this satellite's brokers" in cycle(workers[sat])
+    assert host.super_users == ["streamplane-admin"]  # created once, by the coordinator
+    assert sorted(host.starts) == [1, 2, 3] and host.formats.count(2) == 1
+    for sat, w in workers.items():
+        cycle(w)
+        st = w.status()
+        assert st.status == ClusterState.HEALTHY and st.observed_generation == 2, sat
+        assert [b.id for b in st.brokers] == [int(ZONE_HOSTS[sat][-1])]
+
+
+def test_only_the_coordinating_satellite_unregisters_a_removed_broker_once_kafka_lets_it_go(
+        host: FakeHost, tmp_path: Path) -> None:
+    ports = {1: 21001, 2: 21002, 3: 21003}
+    spec = spread_spec(ports).model_dump(mode="json", context={"reveal_secrets": True})
+    spec["brokers"].append({"id": 4, "zone": "zone-b", "satellite": "sat-b", "host": ZONE_HOSTS["sat-b"]})
+    spec["controllers"] = {"mode": "combined", "count": 3}
+    four = PhysicalClusterSpec.model_validate(spec)
+    workers = {sat: ClusterWorker("trio", ClusterLayout(tmp_path / sat / "trio"), sat,
+                                  FakeKafka(host), PortAllocator()) for sat in ZONE_HOSTS}
+    for w in workers.values():
+        w.offer(four)
+    for _ in range(2):
+        for w in workers.values():
+            cycle(w)
+    assert sorted(host.running()) == [1, 2, 3, 4]
+    three = spread_spec(ports, generation=2)
+    for w in workers.values():
+        w.offer(three)
+    said = cycle(workers["sat-a"])  # broker 4 still runs on sat-b: Kafka counts it alive
+    assert "unregistered" not in said and host.unregistered == []
+    assert "removed node(s) 4" in cycle(workers["sat-b"])
+    cycle(workers["sat-b"])
+    assert host.unregistered == []  # sat-b does not coordinate
+    assert "unregistered broker(s) 4" in cycle(workers["sat-a"]) + cycle(workers["sat-a"])
+    assert host.unregistered == [4]

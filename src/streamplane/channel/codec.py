@@ -61,7 +61,7 @@ class DesiredCodec:
         doc = json.dumps(psc.to_wire(), sort_keys=True).encode()
         value = self._fernet.encrypt(doc) if self._fernet else doc
         return value, [
-            (SATELLITE_HEADER, psc.satellite.encode()),
+            (SATELLITE_HEADER, ",".join(psc.satellites()).encode()),
             (GENERATION_HEADER, str(psc.generation).encode()),
             (ENCODING_HEADER, ENCODING_FERNET if self._fernet else ENCODING_JSON),
         ]
@@ -113,6 +113,12 @@ def split_status_key(key: bytes) -> tuple[str, str]:
 
 
 def check_satellite_name(name: str) -> str:
-    if not name or "/" in name:
-        raise ValueError(f"satellite name {name!r} must be non-empty and may not contain '/'")
+    if not name or "/" in name or "," in name:
+        raise ValueError(f"satellite name {name!r} must be non-empty and may not contain '/' or ','")
     return name
+
+
+def satellites_of(header: str | None) -> set[str] | None:
+    """The satellites a desired record's header names (every one that runs a node of the
+    cluster); None when the record names none."""
+    return None if header is None else set(header.split(","))

@@ -19,6 +19,7 @@ from streamplane.channel.codec import (
     Record,
     check_satellite_name,
     encode_status,
+    satellites_of,
     status_key,
 )
 from streamplane.channel.config import ChannelConfig, ChannelError
@@ -81,13 +82,13 @@ class KafkaDesiredSource(FollowsTopic, DesiredStateSource):
         except UnicodeDecodeError:
             log.warning("desired topic: ignoring a record whose key %r is not UTF-8", record.key)
             return
-        target = record.header(SATELLITE_HEADER)
-        if record.value is None or (target is not None and target != self.satellite):
-            # withdrawn, or (now) another satellite's cluster
+        targets = satellites_of(record.header(SATELLITE_HEADER))
+        if record.value is None or (targets is not None and self.satellite not in targets):
+            # withdrawn, or (now) other satellites' cluster: this one runs none of its nodes
             self._entries.pop(cluster_id, None)
             return
         entry = self._decode(cluster_id, record)
-        if entry.spec is not None and entry.spec.satellite != self.satellite:
+        if entry.spec is not None and self.satellite not in entry.spec.satellites():
             self._entries.pop(cluster_id, None)
         else:
             self._entries[cluster_id] = entry

@@ -28,6 +28,7 @@ from streamplane.cli.commands import register
 from streamplane.cli.local import SYSTEM_CLUSTER_ID, LocalDeployment, LocalError
 from streamplane.credentials.tls import TlsError, TlsSettings, check_certificate
 from streamplane.engine.distribution import EngineError, EngineResolver
+from streamplane.models.psc import check_address
 from streamplane.models.status import ClusterStatus
 from streamplane.mothership.server import GatewayTlsRecordError, MothershipLayout, MothershipSettings
 from streamplane.mothership.server import run as run_mothership
@@ -258,6 +259,13 @@ def _check_gateway_tls(tls: TlsSettings, problem: str) -> None:
 # ---- satellite ----------------------------------------------------------------------------
 
 
+def _address(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return check_address(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @cli.group()
 def satellite() -> None:
     """Run a satellite, or hand it physical cluster specs."""
@@ -267,12 +275,14 @@ def satellite() -> None:
 @DATA_DIR
 @click.option("--name", default="local", show_default=True, help="This satellite's name.")
 @click.option("--zone", default="zone-a", show_default=True, help="The zone this host is in.")
+@click.option("--host", "host", default="127.0.0.1", show_default=True, callback=_address,
+              help="This host's IP address: its Kafka nodes bind and advertise it.")
 @click.option("--max-brokers", type=int, default=12, show_default=True,
               help="How many Kafka processes this host may run.")
 @click.option("--channel", "channel_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Control channel config (JSON); connects once the file exists.")
 @click.option("-v", "--verbose", is_flag=True)
-def satellite_run(data_dir: Path | None, name: str, zone: str, max_brokers: int,
+def satellite_run(data_dir: Path | None, name: str, zone: str, host: str, max_brokers: int,
                   channel_file: Path | None, verbose: bool) -> None:
     """Run the satellite agent in the foreground until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
@@ -283,13 +293,13 @@ def satellite_run(data_dir: Path | None, name: str, zone: str, max_brokers: int,
     layout = SatelliteLayout(_data_dir(data_dir))
     try:
         with exclusive(layout):
-            asyncio.run(_run_satellite(name, zone, max_brokers, layout, channel_file))
+            asyncio.run(_run_satellite(name, zone, host, max_brokers, layout, channel_file))
     except SatelliteBusyError as exc:
         fail(str(exc))
 
 
-async def _run_satellite(name: str, zone: str, max_brokers: int, layout: SatelliteLayout,
-                         channel_file: Path | None) -> None:
+async def _run_satellite(name: str, zone: str, host: str, max_brokers: int,
+                         layout: SatelliteLayout, channel_file: Path | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -297,12 +307,13 @@ async def _run_satellite(name: str, zone: str, max_brokers: int, layout: Satelli
     files: DesiredStateSource = DirectorySource(layout.desired_dir)
     local_status: StatusSink = FileStatusSink(layout.status_dir)
     if channel_file is None:
-        agent = Satellite(name, layout, files, local_status, zone=zone, max_brokers=max_brokers)
+        agent = Satellite(name, layout, files, local_status, zone=zone, host=host,
+                          max_brokers=max_brokers)
         await agent.run(stop)
         return
     link = ChannelLink(channel_file.absolute(), name)
     agent = Satellite(name, layout, MergedSource(files, link), FanoutSink(local_status, link),
-                      zone=zone, max_brokers=max_brokers, announce=link.announce)
+                      zone=zone, host=host, max_brokers=max_brokers, announce=link.announce)
     try:
         await agent.run(stop)
     finally:

@@ -50,10 +50,20 @@ class BrokerSpec(_Model):
     id: int = Field(ge=0, lt=CONTROLLER_ID_BASE)
     zone: str = Field(default="zone-a", min_length=1, max_length=63)
     cell: str = Field(default=DEFAULT_CELL, min_length=1, max_length=63)
+    satellite: str | None = Field(
+        default=None, description="the satellite (host) that runs it; empty: the PSC's satellite")
+    host: str | None = Field(
+        default=None, description="the address its listeners bind and advertise (its "
+                                  "satellite's); empty: the PSC's host")
     port: int | None = _PORT
     internal_port: int | None = _PORT
     controller_port: int | None = _PORT
     metrics_port: int | None = _PORT
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str | None) -> str | None:
+        return None if v is None else check_address(v)
 
 
 class ControllerQuorum(_Model):
@@ -104,8 +114,12 @@ class PhysicalClusterSpec(_Model):
     kafka_cluster_id: str | None = Field(
         default=None, description="Kafka's own cluster id (22 base64url chars); generated if empty"
     )
-    satellite: str | None = Field(default=None, description="the satellite that runs it")
-    host: str = Field(default="127.0.0.1", description="address every listener binds to")
+    satellite: str | None = Field(
+        default=None, description="the satellite that runs the nodes that name none (the "
+        "dedicated controllers among them) and does the cluster-wide work: creating the "
+        "super-user, unregistering removed brokers")
+    host: str = Field(default="127.0.0.1",
+                      description="the address of the nodes that name none")
     controllers: ControllerQuorum = ControllerQuorum()
     brokers: tuple[BrokerSpec, ...]
     broker_configs: dict[str, str] = Field(default_factory=dict)
@@ -146,11 +160,7 @@ class PhysicalClusterSpec(_Model):
     @field_validator("host")
     @classmethod
     def _host(cls, v: str) -> str:
-        try:
-            ipaddress.ip_address(v)
-        except ValueError:
-            raise ValueError(f"host {v!r} must be an IP address, e.g. 127.0.0.1") from None
-        return v
+        return check_address(v)
 
     @field_validator("brokers")
     @classmethod
@@ -194,20 +204,32 @@ class PhysicalClusterSpec(_Model):
                     f"min.insync.replicas={isr} is more than the replication factor {rf}: "
                     "no produce with acks=all could ever succeed"
                 )
+        self._check_placement()
         self._check_ports()
         return self
 
+    def _check_placement(self) -> None:
+        named = [b for b in self.brokers if b.satellite is not None]
+        if named and self.satellite is None:
+            raise ValueError("a cluster whose brokers name their satellites needs a satellite "
+                             "of its own, to do the cluster-wide work")
+        for b in named:
+            if b.satellite != self.satellite and b.host is None:
+                raise ValueError(f"broker {b.id} runs on satellite {b.satellite}, so it needs "
+                                 "that satellite's address as its host")
+
     def _check_ports(self) -> None:
-        seen: dict[int, str] = {}
+        seen: dict[tuple[str, int], str] = {}
         for b in self.brokers:
             for field in ("port", "internal_port", "controller_port", "metrics_port"):
                 port = getattr(b, field)
                 if port is None:
                     continue
                 where = f"broker {b.id} {field}"
-                if port in seen:
-                    raise ValueError(f"port {port} is used twice: {seen[port]} and {where}")
-                seen[port] = where
+                key = (self.node_host(b.id), port)
+                if key in seen:
+                    raise ValueError(f"port {port} is used twice on {key[0]}: {seen[key]} and {where}")
+                seen[key] = where
 
     # ---- derived views -------------------------------------------------------------
 
@@ -220,6 +242,33 @@ class PhysicalClusterSpec(_Model):
             return self.broker_ids[: self.controllers.count]
         return [CONTROLLER_ID_BASE + i for i in range(self.controllers.count)]
 
+    def broker(self, node_id: int) -> BrokerSpec | None:
+        return next((b for b in self.brokers if b.id == node_id), None)
+
+    def node_satellite(self, node_id: int) -> str | None:
+        """The satellite that runs node ``node_id`` (dedicated controllers run on the PSC's)."""
+        b = self.broker(node_id)
+        return (b.satellite if b else None) or self.satellite
+
+    def node_host(self, node_id: int) -> str:
+        """The address node ``node_id`` binds and advertises."""
+        b = self.broker(node_id)
+        return (b.host if b else None) or self.host
+
+    def satellites(self) -> list[str]:
+        """Every satellite that runs a node of this cluster, or does its cluster-wide work."""
+        names = {b.satellite for b in self.brokers if b.satellite} | {self.satellite}
+        return sorted(n for n in names if n)
+
+    def nodes_on(self, satellite: str | None) -> list[int]:
+        """The node ids (brokers and controllers) that ``satellite`` runs."""
+        ids = set(self.broker_ids) | set(self.controller_ids())
+        return sorted(i for i in ids if self.node_satellite(i) == satellite)
+
+    @property
+    def spans_hosts(self) -> bool:
+        return len({self.node_host(i) for i in set(self.broker_ids) | set(self.controller_ids())}) > 1
+
     @property
     def default_replication_factor(self) -> int:
         return int(self.broker_configs.get("default.replication.factor", min(3, len(self.brokers))))
@@ -227,6 +276,14 @@ class PhysicalClusterSpec(_Model):
     def to_wire(self) -> dict[str, Any]:
         """JSON-ready dict *including* secrets, for the desired-state channel only."""
         return self.model_dump(mode="json", context={"reveal_secrets": True}, exclude_none=True)
+
+
+def check_address(v: str) -> str:
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        raise ValueError(f"host {v!r} must be an IP address, e.g. 127.0.0.1") from None
+    return v
 
 
 def _positive_int(key: str, value: str) -> int:

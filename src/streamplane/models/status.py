@@ -31,6 +31,7 @@ class NodeStatus(BaseModel):
     roles: list[str]
     state: NodeState
     host: str
+    satellite: str | None = Field(default=None, description="the satellite (host) that runs it")
     port: int | None = Field(default=None, description="client (external) port; None on controllers")
     internal_port: int | None = None
     controller_port: int | None = None

@@ -57,11 +57,13 @@ class Satellite:
         ports: PortAllocator | None = None,
         kafka: KafkaFactory | None = None,
         zone: str = "zone-a",
+        host: str = "127.0.0.1",
         max_brokers: int = 12,
         announce: Callable[[SatelliteInfo], Awaitable[None]] | None = None,
     ) -> None:
         self.name = name
         self.zone = zone
+        self.host = host
         self.max_brokers = max_brokers
         self._announce = announce
         self._announced_at = 0.0
@@ -69,7 +71,7 @@ class Satellite:
         self.source = source
         self.sink = sink
         self.resolver = resolver or EngineResolver()
-        self.ports = ports or PortAllocator()
+        self.ports = ports or PortAllocator(host)
         self.kafka: KafkaFactory = kafka or functools.partial(LocalKafkaCluster, resolver=self.resolver)
         self.workers: dict[str, ClusterWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -121,10 +123,10 @@ class Satellite:
         return "; ".join(said)
 
     def info(self) -> SatelliteInfo:
-        brokers = sum(len(w.spec.brokers) for w in self.workers.values()
-                      if w.spec is not None and not w.remove_requested)
+        brokers = sum(len([n for n in w.spec.broker_ids if w.spec.node_satellite(n) in (None, self.name)])
+                      for w in self.workers.values() if w.spec is not None and not w.remove_requested)
         return SatelliteInfo(
-            name=self.name, zone=self.zone, max_brokers=self.max_brokers,
+            name=self.name, zone=self.zone, host=self.host, max_brokers=self.max_brokers,
             memory_mb=int(psutil.virtual_memory().total // 2**20),
             clusters=sorted(self.workers), brokers=brokers, updated_at=time.time())
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from streamplane.engine import EngineError, KafkaDistribution
 from streamplane.files import read_json, write_json
-from streamplane.models.psc import CONTROLLER_ID_BASE, PhysicalClusterSpec
+from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.status import ClusterState, ClusterStatus, NodeStatus
 from streamplane.proc.process import ProcessHandle
 from streamplane.satellite.kafka.config import NodePlan, NodePorts, digest
@@ -81,6 +81,9 @@ class ClusterRecord:
     observed_generation: int | None = None
     #: the last spec this satellite accepted (wire form, so it holds the live password)
     applied_spec: dict[str, Any] | None = None
+    #: brokers removed from the PSC, still to be unregistered from KRaft (by the
+    #: coordinating satellite, once Kafka no longer counts them alive)
+    unregister_pending: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +93,7 @@ class ClusterRecord:
             "healthy_once": self.healthy_once,
             "observed_generation": self.observed_generation,
             "applied_spec": self.applied_spec,
+            "unregister_pending": self.unregister_pending,
         }
 
     @classmethod
@@ -101,6 +105,7 @@ class ClusterRecord:
             healthy_once=bool(data.get("healthy_once")),
             observed_generation=data.get("observed_generation"),
             applied_spec=data.get("applied_spec"),
+            unregister_pending=[int(n) for n in data.get("unregister_pending", [])],
         )
 
     def used_ports(self) -> set[int]:
@@ -141,8 +146,6 @@ class ClusterWorker:
         self._last_error: str | None = None
         self._deleted = False
         self._stopped = False
-        #: brokers removed from the PSC and stopped, still to be unregistered from KRaft
-        self._unregister_pending: set[int] = set()
         #: a failed unregistration (one JVM each) is retried no sooner than this
         self._unregister_retry_at = 0.0
         if self.record is not None:
@@ -191,6 +194,9 @@ class ClusterWorker:
         self.spec = psc
         if self.record is not None:
             self.record.applied_spec = psc.to_wire()
+            if was is not None and self.coordinates(psc):
+                removed = set(was.broker_ids) - set(psc.broker_ids)
+                self.record.unregister_pending = sorted(set(self.record.unregister_pending) | removed)
             self._save()
         return f"{'updated' if was else 'accepted'} {psc.id} generation {psc.generation}"
 
@@ -207,6 +213,14 @@ class ClusterWorker:
             return (f"the controller quorum cannot change from nodes {self.spec.controller_ids()} to "
                     f"{psc.controller_ids()}; keep the controllers' brokers when scaling")
         return None
+
+    def coordinates(self, psc: PhysicalClusterSpec) -> bool:
+        """Whether this satellite does the cluster's cluster-wide work (the PSC's own
+        satellite does; a PSC naming none runs entirely here)."""
+        return psc.satellite in (None, self.satellite)
+
+    def _runs(self, psc: PhysicalClusterSpec, node_id: int) -> bool:
+        return psc.node_satellite(node_id) in (None, self.satellite)
 
     # ---- the cycle -----------------------------------------------------------------
 
@@ -229,7 +243,10 @@ class ClusterWorker:
         sentences: list[str] = []
         sentences += await self._drop_removed_nodes(plans)
         sentences += await self._unregister_removed(psc, plans, dist)
-        digests = self._write_configs(psc, plans)
+        voters = self._voters(psc, plans)
+        if isinstance(voters, str):
+            return f"cluster {self.cluster_id}: {voters}"
+        digests = self._write_configs(psc, plans, voters)
         formatted = await self._format(plans, dist)
         if formatted:
             sentences.append(formatted)
@@ -259,6 +276,8 @@ class ClusterWorker:
         brokers = {b.id: b for b in psc.brokers}
         plans: dict[int, NodePlan] = {}
         for node_id in sorted(controllers | set(brokers)):
+            if not self._runs(psc, node_id):
+                continue
             b = brokers.get(node_id)
             roles = tuple(r for r, on in (("broker", b is not None),
                                           ("controller", node_id in controllers)) if on)
@@ -285,7 +304,7 @@ class ClusterWorker:
             else:
                 rec.ports = ports
             plans[node_id] = NodePlan(node_id, roles, ports, b.zone if b else None,
-                                      b.cell if b else None)
+                                      b.cell if b else None, psc.node_host(node_id))
         return plans
 
     async def _drop_removed_nodes(self, plans: dict[int, NodePlan]) -> list[str]:
@@ -304,7 +323,6 @@ class ClusterWorker:
             busy = ", ".join(f"{n} ({k} replicas)" for n, k in sorted(left.items()) if k)
             return [f"waiting for node(s) {busy} to be drained before removing them"]
         await asyncio.gather(*(self._runner(n).stop(STOP_GRACE_S) for n in gone))
-        self._unregister_pending.update(n for n in gone if n < CONTROLLER_ID_BASE)
         for n in gone:
             shutil.rmtree(self.layout.node_dir(n), ignore_errors=True)
             del self.record.nodes[n]
@@ -315,16 +333,21 @@ class ClusterWorker:
     async def _unregister_removed(self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan],
                                   dist: KafkaDistribution) -> list[str]:
         """Unregister removed brokers from the KRaft metadata, so the cluster stops
-        listing them as fenced members (Kafka's ``kafka-cluster unregister``)."""
-        if not self._unregister_pending or time.monotonic() < self._unregister_retry_at:
+        listing them as fenced members (Kafka's ``kafka-cluster unregister``). Only the
+        coordinating satellite does it, and only for brokers Kafka no longer counts alive
+        (a removed broker runs until its own satellite has seen it drained)."""
+        assert self.record is not None
+        pending = [n for n in self.record.unregister_pending
+                   if n not in plans and n not in self._report.registered_brokers]
+        if not pending or time.monotonic() < self._unregister_retry_at:
             return []
         brokers = [p for p in plans.values() if p.is_broker and self._runner(p.node_id).alive()]
         if not brokers:
             return []
-        bootstrap = ",".join(f"{psc.host}:{p.ports.internal}" for p in brokers)
-        done, said = await self.kafka.unregister(psc, bootstrap, sorted(self._unregister_pending), dist)
-        self._unregister_pending.difference_update(done)
-        if self._unregister_pending:
+        bootstrap = ",".join(f"{p.host}:{p.ports.internal}" for p in brokers)
+        done, said = await self.kafka.unregister(psc, bootstrap, pending, dist)
+        self.record.unregister_pending = [n for n in self.record.unregister_pending if n not in done]
+        if set(pending) - set(done):
             self._unregister_retry_at = time.monotonic() + UNREGISTER_RETRY_S
         if done:
             said.append(f"unregistered broker(s) {', '.join(map(str, done))}")
@@ -349,9 +372,28 @@ class ClusterWorker:
         self._save()
         return f"node {node_id} could not bind its ports; it gets new ones"
 
-    def _write_configs(self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan]) -> dict[int, str]:
-        voters = {i: p.ports.controller for i, p in plans.items()
-                  if p.is_controller and p.ports.controller}
+    def _voters(self, psc: PhysicalClusterSpec,
+                plans: dict[int, NodePlan]) -> dict[int, tuple[str, int]] | str:
+        """Every controller's address and port: this satellite's from its plans, the others'
+        from the PSC (the mothership copies them there from their satellites' reports);
+        a sentence saying what is missing while one is not known yet."""
+        voters: dict[int, tuple[str, int]] = {}
+        unknown = []
+        for node_id in psc.controller_ids():
+            plan = plans.get(node_id)
+            broker = psc.broker(node_id)
+            port = plan.ports.controller if plan else broker.controller_port if broker else None
+            if port is None:
+                unknown.append(node_id)
+            else:
+                voters[node_id] = (psc.node_host(node_id), port)
+        if unknown:
+            return (f"waiting for the controller port of node(s) {', '.join(map(str, unknown))} "
+                    "from their satellites")
+        return voters
+
+    def _write_configs(self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan],
+                       voters: dict[int, tuple[str, int]]) -> dict[int, str]:
         return {node_id: self._runner(node_id).configure(psc, plan, voters)
                 for node_id, plan in plans.items()}
 
@@ -390,13 +432,19 @@ class ClusterWorker:
     async def _check(self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan]) -> HealthReport:
         if not any(r.alive() for r in self.runners.values()):
             return HealthReport(error="no process is running")
-        bootstrap = ",".join(f"{psc.host}:{p.ports.internal}" for p in plans.values() if p.is_broker)
+        bootstrap = ",".join(f"{p.host}:{p.ports.internal}" for p in plans.values() if p.is_broker)
+        if not bootstrap:  # only dedicated controllers here: ask the brokers elsewhere
+            bootstrap = ",".join(f"{psc.node_host(b.id)}:{b.internal_port}" for b in psc.brokers
+                                 if b.internal_port)
         key = (bootstrap, psc.super_user.password.get_secret_value())
         if self._probe is None or self._probe_key != key:
             self._probe = self.kafka.probe(bootstrap, psc.super_user.name, key[1])
             self._probe_key = key
-        metrics = [p.ports.metrics for p in plans.values() if p.is_controller]
-        return await self._probe.check(psc.host, metrics)
+        # the quorum leader as this satellite's controllers see it (its brokers, which follow
+        # the quorum, when it runs no controller)
+        metrics = ([(p.host, p.ports.metrics) for p in plans.values() if p.is_controller]
+                   or [(p.host, p.ports.metrics) for p in plans.values()])
+        return await self._probe.check(metrics)
 
     async def _after_health(
         self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan], digests: dict[int, str]
@@ -427,7 +475,16 @@ class ClusterWorker:
     ) -> str:
         assert self._probe is not None and self.record is not None
         name, password = psc.super_user.name, psc.super_user.password.get_secret_value()
-        external = ",".join(f"{psc.host}:{p.ports.external}" for p in plans.values() if p.is_broker)
+        external = ",".join(f"{p.host}:{p.ports.external}" for p in plans.values() if p.is_broker)
+        if not self.coordinates(psc):
+            # the coordinating satellite creates it; this one only checks that it works here
+            if external:
+                try:
+                    await self._probe.verify_login(name, password, external)
+                except Exception as exc:
+                    return f"waiting for satellite {psc.satellite} to create the super-user ({exc})"
+            self.record.super_user_digest = digest
+            return f"super-user {name} logs in on this satellite's brokers"
         try:
             await self._probe.ensure_super_user(name, password, external)
         except Exception as exc:
@@ -523,7 +580,7 @@ class ClusterWorker:
             nodes.append(NodeStatus(
                 id=node_id, roles=list(plan.roles),
                 state=runner.state(node_id in r.registered_brokers, plan),
-                host=psc.host if psc else "127.0.0.1",
+                host=plan.host, satellite=self.satellite,
                 port=plan.ports.external, internal_port=plan.ports.internal,
                 controller_port=plan.ports.controller, metrics_port=plan.ports.metrics,
                 pid=runner.handle.pid if runner.handle else None,

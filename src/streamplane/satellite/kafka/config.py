@@ -38,6 +38,8 @@ class NodePlan:
     ports: NodePorts
     zone: str | None
     cell: str | None
+    #: the address its listeners bind and advertise (its satellite's)
+    host: str = "127.0.0.1"
 
     @property
     def is_broker(self) -> bool:
@@ -74,17 +76,17 @@ def default_broker_configs(psc: PhysicalClusterSpec) -> dict[str, str]:
 def render_server_properties(
     psc: PhysicalClusterSpec,
     node: NodePlan,
-    voters: dict[int, int],
+    voters: dict[int, tuple[str, int]],
     log_dir: str,
 ) -> str:
-    """``voters`` maps each controller node id to its controller port."""
-    host = psc.host
+    """``voters`` maps each controller node id to its controller address and port."""
+    host = node.host
     su = psc.super_user.name
     pw = psc.super_user.password.get_secret_value()
     props: dict[str, str] = {
         "process.roles": ",".join(node.roles),
         "node.id": str(node.node_id),
-        "controller.quorum.voters": ",".join(f"{i}@{host}:{p}" for i, p in sorted(voters.items())),
+        "controller.quorum.voters": ",".join(f"{i}@{h}:{p}" for i, (h, p) in sorted(voters.items())),
         "controller.listener.names": "CONTROLLER",
         "listener.security.protocol.map":
             "CONTROLLER:SASL_PLAINTEXT,INTERNAL:SASL_PLAINTEXT,EXTERNAL:SASL_PLAINTEXT",

@@ -49,7 +49,8 @@ class KafkaNode(Protocol):
     def due(self, now: float) -> bool:
         """Whether the node should be started now (not running, not stopping, backoff over)."""
 
-    def configure(self, psc: PhysicalClusterSpec, plan: NodePlan, voters: dict[int, int]) -> str:
+    def configure(self, psc: PhysicalClusterSpec, plan: NodePlan,
+                  voters: dict[int, tuple[str, int]]) -> str:
         """Write the node's config; returns a digest of what a process started now would run."""
 
     async def format(self, kafka_cluster_id: str, dist: KafkaDistribution) -> str | None:
@@ -72,7 +73,8 @@ class KafkaNode(Protocol):
 class KafkaProbe(Protocol):
     """Admin-protocol access to one running cluster as its super-user."""
 
-    async def check(self, host: str, controller_metrics_ports: list[int]) -> HealthReport: ...
+    async def check(self, metrics: list[tuple[str, int]]) -> HealthReport:
+        """The cluster's health; the quorum leader from the raft metrics at ``metrics``."""
 
     async def replicas_on(self, broker_ids: set[int]) -> dict[int, int]:
         """How many partition replicas each of ``broker_ids`` still holds."""
@@ -82,6 +84,10 @@ class KafkaProbe(Protocol):
 
     async def ensure_super_user(self, name: str, password: str, external_bootstrap: str) -> None:
         """Create the SCRAM super-user and check it can log in on the client listener."""
+
+    async def verify_login(self, name: str, password: str, external_bootstrap: str) -> None:
+        """Raise unless the SCRAM user can log in on the client listener (another satellite
+        creates it)."""
 
 
 class KafkaCluster(Protocol):

@@ -52,7 +52,7 @@ def java_executable() -> str:
 
 
 def kafka_command(
-    dist: KafkaDistribution, plan: NodePlan, host: str, jvm: JvmSpec,
+    dist: KafkaDistribution, plan: NodePlan, jvm: JvmSpec,
     config: Path, metrics_config: Path, logs: Path,
 ) -> list[str]:
     return [
@@ -61,7 +61,7 @@ def kafka_command(
         "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError",
         "-Djava.awt.headless=true",
         *dist.logging_jvm_options(logs),
-        f"-javaagent:{dist.jmx_agent}={host}:{plan.ports.metrics}:{metrics_config}",
+        f"-javaagent:{dist.jmx_agent}={plan.host}:{plan.ports.metrics}:{metrics_config}",
         *jvm.extra_options,
         "-cp", dist.classpath,
         KAFKA_MAIN, str(config),
@@ -120,7 +120,8 @@ class LocalKafkaNode(Supervised):
 
     # ---- configuration and storage -------------------------------------------------
 
-    def configure(self, psc: PhysicalClusterSpec, plan: NodePlan, voters: dict[int, int]) -> str:
+    def configure(self, psc: PhysicalClusterSpec, plan: NodePlan,
+                  voters: dict[int, tuple[str, int]]) -> str:
         text = render_server_properties(psc, plan, voters, str(self.layout.log_dir(self.node_id)))
         if not self.config.exists() or self.config.read_text() != text:
             write_private(self.config, text)
@@ -191,7 +192,7 @@ class LocalKafkaNode(Supervised):
 
     def start(self, psc: PhysicalClusterSpec, plan: NodePlan, dist: KafkaDistribution) -> None:
         argv = kafka_command(
-            dist, plan, psc.host, psc.jvm, self.config,
+            dist, plan, psc.jvm, self.config,
             self.layout.metrics_config(self.node_id), self.layout.logs(self.node_id))
         self.handle = process.spawn(argv, self.layout.stdout(self.node_id), self.layout.node_dir(self.node_id))
         self.supervisor.started(time.time())

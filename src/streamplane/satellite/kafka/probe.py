@@ -75,9 +75,9 @@ class ClusterProbe:
                 self.renew()
             raise
 
-    async def check(self, host: str, controller_metrics_ports: list[int]) -> HealthReport:
+    async def check(self, metrics: list[tuple[str, int]]) -> HealthReport:
         report = HealthReport()
-        report.quorum_leader = await self._quorum_leader(host, controller_metrics_ports)
+        report.quorum_leader = await self._quorum_leader(metrics)
         try:
             with self._renewed_on_failure():
                 desc = await _await(self._admin.describe_cluster(request_timeout=ADMIN_TIMEOUT_S))
@@ -109,9 +109,9 @@ class ClusterProbe:
                         counts[replica] += 1
         return counts
 
-    async def _quorum_leader(self, host: str, ports: list[int]) -> int | None:
-        """The leader every reachable controller agrees on, if a majority can be read."""
-        results = await asyncio.gather(*(scrape(host, p) for p in ports), return_exceptions=True)
+    async def _quorum_leader(self, ports: list[tuple[str, int]]) -> int | None:
+        """The leader every reachable node agrees on, if a majority of them can be read."""
+        results = await asyncio.gather(*(scrape(h, p) for h, p in ports), return_exceptions=True)
         leaders = []
         for res in results:
             if isinstance(res, BaseException):
@@ -133,6 +133,9 @@ class ClusterProbe:
     async def ensure_super_user(self, name: str, password: str, external_bootstrap: str) -> None:
         """Create the SCRAM super-user and check it can log in on the client listener."""
         await self.ensure_scram_user(name, password)
+        await verify_scram_login(external_bootstrap, name, password)
+
+    async def verify_login(self, name: str, password: str, external_bootstrap: str) -> None:
         await verify_scram_login(external_bootstrap, name, password)
 
 
