@@ -30,7 +30,7 @@ def test_a_new_cluster_is_placed_published_and_runs_once_healthy(world: World) -
     assert said == f"cluster orders: placed as {pc.id} on satellite sat-a"
     assert world.publisher.published == []  # the next cycle publishes it
     said = world.cycle()
-    assert said.startswith(f"published {pc.id} generation 1 to sat-a")
+    assert said.startswith(f"published {pc.id} generation 1 to satellite sat-a")
     assert world.publisher.last(pc.id) == pc.spec
     assert [(b.id, b.zone) for b in pc.spec.brokers] == [
         (1, "zone-a-a"), (2, "zone-a-b"), (3, "zone-a-c"), (4, "zone-a-a")]
@@ -69,7 +69,7 @@ def test_scale_out_adds_the_next_ids_then_waits_for_health_and_balance(world: Wo
     assert (world.op(op).status, world.op(op).progress) == (OperationStatus.RUNNING, 10.0)
 
     said = world.cycle()  # published; the satellite still reports generation 1
-    assert f"published {pc.id} generation 2 to sat-a" in said
+    assert f"published {pc.id} generation 2 to satellite sat-a" in said
     assert world.publisher.last(pc.id) == pc.spec
     assert world.lc(lc.id).status_reason == (
         "scaling to 3 CKU (5 brokers): satellite sat-a is applying the change (3/3 brokers registered)")
@@ -175,7 +175,7 @@ def test_scale_in_keeps_the_brokers_until_the_balancer_has_drained_the_leaving_o
     assert world.op(op).progress == 75.0
 
     said = world.cycle()
-    assert f"published {pc.id} generation 2 to sat-a" in said
+    assert f"published {pc.id} generation 2 to satellite sat-a" in said
     assert world.publisher.last(pc.id) == pc.spec
     assert world.op(op).status == OperationStatus.RUNNING  # the satellite has not applied it
 
@@ -265,7 +265,7 @@ def test_quarantine_writes_the_psc_with_a_new_cell_and_ends_once_the_tenant_is_i
     assert (world.op(op).status, world.op(op).progress) == (OperationStatus.RUNNING, 10.0)
 
     said = world.cycle()
-    assert f"published {pc.id} generation 2 to sat-a" in said
+    assert f"published {pc.id} generation 2 to satellite sat-a" in said
     assert world.publisher.last(pc.id) == pc.spec
     assert world.pc(noisy.id).generation == 2  # the cell is added once
 

@@ -213,8 +213,13 @@ class PhysicalClusterSpec(_Model):
         if named and self.satellite is None:
             raise ValueError("a cluster whose brokers name their satellites needs a satellite "
                              "of its own, to do the cluster-wide work")
-        for b in named:
-            if b.satellite != self.satellite and b.host is None:
+        elsewhere = [b for b in named if b.satellite != self.satellite]
+        if elsewhere and self.controllers.mode == "dedicated":
+            raise ValueError("a cluster over several satellites runs its controllers inside its "
+                             "brokers (combined), one per zone; dedicated controllers are not "
+                             "supported there yet")
+        for b in elsewhere:
+            if b.host is None:
                 raise ValueError(f"broker {b.id} runs on satellite {b.satellite}, so it needs "
                                  "that satellite's address as its host")
 

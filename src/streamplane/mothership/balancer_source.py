@@ -15,6 +15,7 @@ from typing import Protocol
 from streamplane.loops.balancer.loop import BalanceTarget, ClusterGone, build_model
 from streamplane.loops.balancer.model import ClusterModel
 from streamplane.models.status import ClusterStatus
+from streamplane.mothership.cluster_status import cluster_status
 from streamplane.mothership.sizing import leaving_brokers
 from streamplane.mothership.store import (
     ClusterType,
@@ -52,7 +53,11 @@ class StoreBalancerSource:
         return target_of(pc, self.store.logical_clusters.list(physical_cluster_id=pc.id))
 
     def status(self, target: BalanceTarget) -> ClusterStatus | None:
-        return self.statuses.get(target.satellite, target.cluster_id)
+        try:
+            pc = self.store.physical_clusters.get(target.cluster_id)
+        except NotFoundError:
+            return None
+        return cluster_status(self.statuses, pc.spec)
 
 
 def target_of(pc: PhysicalCluster, tenants: list[LogicalCluster]) -> BalanceTarget:

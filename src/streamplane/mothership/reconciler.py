@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -22,12 +23,16 @@ from streamplane.loops.runner import Wakeup, run_loop
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.satellite import SatelliteInfo
 from streamplane.models.status import ClusterState, ClusterStatus
+from streamplane.mothership.cluster_status import cluster_status, reported_by_any
 from streamplane.mothership.scheduler import (
+    QUARANTINE_BROKERS,
     NoCapacityError,
     SchedulerSettings,
     choose_satellite,
     physical_cluster_spec,
+    place_brokers,
     resized_spec,
+    spans_satellites,
     tenant_in_cell,
 )
 from streamplane.mothership.sizing import broker_count, leaving_brokers
@@ -97,6 +102,11 @@ def _applied(pc: PhysicalCluster, status: ClusterStatus | None) -> bool:
 
 def _ids(ids: list[int]) -> str:
     return ", ".join(map(str, ids))
+
+
+def _satellites(pc: PhysicalCluster) -> str:
+    names = pc.spec.satellites()
+    return f"satellite {names[0]}" if len(names) == 1 else f"satellites {', '.join(names)}"
 
 
 def _moving(balance: BalanceStatus | None) -> str:
@@ -173,17 +183,23 @@ class Reconciler:
     async def _sync_physical(self, pcs: dict[str, PhysicalCluster]) -> list[str]:
         said = []
         for pc in pcs.values():
-            status = self.statuses.get(pc.satellite, pc.id)
+            status = cluster_status(self.statuses, pc.spec)
             if pc.deleting:
                 if pc.id not in self._withdrawn:
                     await self.publisher.withdraw(pc.id, pc.satellite)
                     self._withdrawn.add(pc.id)
                     said.append(f"asked satellite {pc.satellite} to delete {pc.id}")
                 continue
+            if self._published.get(pc.id) == pc.generation and status is not None:
+                pinned = await asyncio.to_thread(self._pin_controller_ports, pc, status)
+                if pinned:
+                    said.append(pinned)
+                    pc = self.store.physical_clusters.get(pc.id)
             if self._published.get(pc.id) != pc.generation:
                 await self.publisher.publish(pc.spec)
                 self._published[pc.id] = pc.generation
-                said.append(f"published {pc.id} generation {pc.generation} to {pc.satellite}")
+                said.append(f"published {pc.id} generation {pc.generation} to "
+                            f"{_satellites(pc)}")
             if status is not None:
                 seen = (status.status.value, status.observed_generation, status.bootstrap)
                 if self._seen.get(pc.id) != seen:
@@ -191,19 +207,64 @@ class Reconciler:
                     self._seen[pc.id] = seen
         return said
 
+    def _pin_controller_ports(self, pc: PhysicalCluster, status: ClusterStatus) -> str | None:
+        """Copy the controller ports satellites chose into the PSC of a cluster over several
+        satellites: every node's config lists every voter, and each satellite learns the
+        other satellites' voters only from the PSC."""
+        if not pc.spec.spans_hosts:
+            return None
+        reported = {n.id: n.controller_port for n in status.brokers if n.controller_port}
+        controllers = set(pc.spec.controller_ids())
+        brokers = []
+        for b in pc.spec.brokers:
+            port = reported.get(b.id)
+            if b.id in controllers and b.controller_port is None and port:
+                b = b.model_copy(update={"controller_port": port})
+            brokers.append(b)
+        if tuple(brokers) == pc.spec.brokers:
+            return None
+        updated = self.store.physical_clusters.update_spec(
+            pc.spec.model_copy(update={"brokers": tuple(brokers)}), expected_generation=pc.generation)
+        return f"{pc.id}: recorded the controller ports its satellites chose (generation {updated.generation})"
+
     def _placed(self) -> dict[str, list[int]]:
+        """Satellite name -> how many brokers it runs of each cluster placed on it."""
         placed: dict[str, list[int]] = {}
         for pc in self.store.physical_clusters.list():
-            placed.setdefault(pc.satellite, []).append(len(pc.spec.brokers))
+            per = Counter(pc.spec.node_satellite(b.id) or pc.satellite for b in pc.spec.brokers)
+            for name, count in per.items():
+                placed.setdefault(name, []).append(count)
         return placed
+
+    def _live(self) -> list[SatelliteInfo]:
+        return list(self.directory.live(self.settings.satellite_max_age_s))
 
     def _place(self, brokers: int, zones: int, kafka_version: str, kind: PhysicalClusterKind,
                ) -> PhysicalCluster:
-        sat = choose_satellite(self.directory.live(self.settings.satellite_max_age_s),
-                               self._placed(), brokers)
+        live = self._live()
+        if kind == PhysicalClusterKind.SHARED and len(live) > 1:  # multi-zone when three zones exist
+            zones = 3 if len({s.zone for s in live}) >= 3 else 1
+        spread: list[SatelliteInfo] = []
+        if len(live) > 1:
+            spread = place_brokers(live, self._placed(), brokers, zones)
+            sat = spread[0]
+        else:  # one host: rack labels stand in for zones
+            sat = choose_satellite(live, self._placed(), brokers)
         spec = physical_cluster_spec(physical_cluster_id(), sat, brokers, zones, kafka_version,
-                                     self.settings)
+                                     self.settings, spread)
         return self.store.physical_clusters.create(spec, kind=kind)
+
+    def _more_brokers(self, pc: PhysicalCluster, count: int, continuing: bool = True) -> list[SatelliteInfo]:
+        """Where ``count`` more brokers of a cluster over several satellites go: its zones,
+        continuing its rotation (or from its first zone, for a new cell); [] for a cluster
+        on one satellite."""
+        if not spans_satellites(pc.spec):
+            return []
+        ordered = sorted(pc.spec.brokers, key=lambda b: b.id)
+        zones = list(dict.fromkeys(b.zone for b in ordered))
+        on = [pc.spec.node_satellite(b.id) or "" for b in ordered]
+        return place_brokers(self._live(), self._placed(), count, len(zones), avoid=zones,
+                             start=len(ordered) if continuing else 0, cluster=on)
 
     # ---- one logical cluster ----------------------------------------------------------
 
@@ -219,7 +280,7 @@ class Reconciler:
             pc = pcs.get(lc.physical_cluster_id) if lc.physical_cluster_id else None
             if pc is None or pc.generation != self._published.get(pc.id):
                 return said  # a new physical cluster is published next cycle
-        status = self.statuses.get(pc.satellite, pc.id)
+        status = cluster_status(self.statuses, pc.spec)
         scaled = await asyncio.to_thread(self._scale, lc, pc, status)
         if scaled is None:
             scaled = await asyncio.to_thread(self._move_cell, lc, pc, status)
@@ -232,7 +293,8 @@ class Reconciler:
                   what: str) -> str:
         registered = sum(1 for b in status.brokers if b.registered) if status else 0
         total = len(status.brokers) if status else len(pc.spec.brokers)
-        return self._set(lc, lc.status, f"{what}: satellite {pc.satellite} is applying the change "
+        return self._set(lc, lc.status, f"{what}: {_satellites(pc)} "
+                         f"{'is' if len(pc.spec.satellites()) == 1 else 'are'} applying the change "
                          f"({registered}/{total} brokers registered)", 15.0)
 
     # ---- moving a tenant between cells ------------------------------------------------
@@ -247,8 +309,10 @@ class Reconciler:
         what = f"moving to cell {cell}"
         if pc.spec.tenant_cells.get(lc.id, DEFAULT_CELL) != cell:
             sat = self.store.satellites.get(pc.satellite)
+            fresh = any(b.cell == cell for b in pc.spec.brokers) or cell == DEFAULT_CELL
+            spread = [] if fresh else self._more_brokers(pc, QUARANTINE_BROKERS, continuing=False)
             pc = self.store.physical_clusters.update_spec(
-                tenant_in_cell(pc.spec, lc.id, cell, sat.zone), expected_generation=pc.generation)
+                tenant_in_cell(pc.spec, lc.id, cell, sat.zone, spread), expected_generation=pc.generation)
             self._set(lc, lc.status, what, 10.0)
             return f"cluster {lc.name}: {pc.id} places it in cell {cell} (generation {pc.generation})"
         if not _applied(pc, status):
@@ -286,8 +350,9 @@ class Reconciler:
         balance = self.balancing.status(pc.id) if self.balancing is not None else None
         if len(ids) < target:
             sat = self.store.satellites.get(pc.satellite)
+            spread = self._more_brokers(pc, target - len(ids))
             pc = self.store.physical_clusters.update_spec(
-                resized_spec(pc.spec, target, sat.zone, lc.zones), expected_generation=pc.generation)
+                resized_spec(pc.spec, target, sat.zone, lc.zones, spread), expected_generation=pc.generation)
             added = sorted({b.id for b in pc.spec.brokers} - set(ids))
             self._set(lc, lc.status, f"{what}: starting broker(s) {_ids(added)}", 10.0)
             return f"cluster {lc.name}: adding broker(s) {_ids(added)} to {pc.id} (generation {pc.generation})"
@@ -330,11 +395,11 @@ class Reconciler:
                 return f"cluster {lc.name}: {reason}", lc
             return "", lc
         lc = self.store.logical_clusters.set_status(
-            lc.id, lc.status, f"placed on satellite {pc.satellite}",
+            lc.id, lc.status, f"placed on {_satellites(pc)}",
             physical_cluster_id=pc.id, expected_generation=lc.generation)
         pcs[pc.id] = pc
         self._progress(lc, 20.0)
-        return f"cluster {lc.name}: placed as {pc.id} on satellite {pc.satellite}", lc
+        return f"cluster {lc.name}: placed as {pc.id} on {_satellites(pc)}", lc
 
     def _shared_cluster(self, lc: LogicalCluster, pcs: dict[str, PhysicalCluster]) -> PhysicalCluster:
         for pc in pcs.values():
@@ -347,7 +412,7 @@ class Reconciler:
         if status is None or status.generation != pc.generation:
             return self._set(lc, LogicalClusterStatus.PROVISIONING if lc.status ==
                              LogicalClusterStatus.PROVISIONING else lc.status,
-                             f"waiting for satellite {pc.satellite} to take {pc.id}", 30.0)
+                             f"waiting for {_satellites(pc)} to take {pc.id}", 30.0)
         if status.status == ClusterState.HEALTHY and status.observed_generation == pc.generation:
             bootstrap = status.bootstrap
             if pc.kind == PhysicalClusterKind.SHARED and self.provision_tenant is not None:
@@ -386,7 +451,7 @@ class Reconciler:
             if not pc.deleting:
                 await asyncio.to_thread(self.store.physical_clusters.mark_deleting, pc.id)
                 return f"cluster {lc.name}: deleting physical cluster {pc.id}"
-            if self.statuses.get(pc.satellite, pc.id) is not None:
+            if reported_by_any(self.statuses, pc.spec):
                 await asyncio.to_thread(self._progress, lc, 50.0)
                 return ""  # the satellite has not confirmed the deletion yet
             await asyncio.to_thread(self.store.physical_clusters.remove, pc.id)

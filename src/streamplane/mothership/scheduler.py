@@ -1,13 +1,19 @@
-"""Placement: turn a request for capacity into a PSC on a satellite with room for it.
+"""Placement: turn a request for capacity into a PSC on satellites with room for it.
 
-Ports are left to the satellite, which is the only one that can see what is free on its
-host; everything else about the physical cluster is decided here.
+A fleet of one satellite (the embedded single-host default) runs each cluster on that host,
+with rack labels standing in for zones. A fleet of several satellites spreads a cluster's
+brokers over real hosts: a multi-zone cluster round-robin over three zones (so its first
+three brokers, its controllers, are one per zone), a single-zone cluster inside one zone,
+and never two brokers of a cluster on one satellite while another satellite in that zone
+has room. Ports are left to the satellites, the only ones that can see what is free on
+their hosts; everything else about the physical cluster is decided here.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec
@@ -56,8 +62,7 @@ def choose_satellite(
         raise NoCapacityError(f"no satellite{where} is connected")
 
     def load(s: SatelliteInfo) -> tuple[int, int]:
-        mine = placed.get(s.name, [])
-        return max(len(mine), len(s.clusters)), max(sum(mine), s.brokers)
+        return _load(s, placed)
 
     fits = [s for s in candidates if s.max_brokers - load(s)[1] >= brokers]
     if not fits:
@@ -68,18 +73,91 @@ def choose_satellite(
     return min(fits, key=lambda s: (load(s)[0], -(s.max_brokers - load(s)[1]), s.name))
 
 
+def _load(s: SatelliteInfo, placed: dict[str, list[int]]) -> tuple[int, int]:
+    """(clusters, brokers) a satellite runs: what is placed on it, or what it reports."""
+    mine = placed.get(s.name, [])
+    return max(len(mine), len(s.clusters)), max(sum(mine), s.brokers)
+
+
+def place_brokers(
+    satellites: Iterable[SatelliteInfo], placed: dict[str, list[int]], brokers: int, zones: int,
+    avoid: Sequence[str] = (), start: int = 0, cluster: Sequence[str] = (),
+) -> list[SatelliteInfo]:
+    """The satellite of each of ``brokers`` new brokers, spread over ``zones`` zones (the
+    ones in ``avoid`` order first when growing a cluster that already spans them; ``start``
+    continues its rotation; ``cluster`` names the satellites its brokers already run on)."""
+    live = sorted(satellites, key=lambda s: s.name)
+    if not live:
+        raise NoCapacityError("no satellite is connected")
+    by_zone: dict[str, list[SatelliteInfo]] = {}
+    for s in live:
+        by_zone.setdefault(s.zone, []).append(s)
+    free = {s.name: s.max_brokers - _load(s, placed)[1] for s in live}
+    room = {z: sum(max(free[s.name], 0) for s in members) for z, members in by_zone.items()}
+    if avoid:
+        chosen = list(avoid)
+        missing = [z for z in chosen if z not in by_zone]
+        if missing:
+            raise NoCapacityError(f"no satellite of zone {', '.join(missing)} is connected")
+    elif zones >= 2:
+        if len(by_zone) < zones:
+            raise NoCapacityError(
+                f"a multi-zone cluster needs connected satellites in {zones} zones; they are in "
+                f"{len(by_zone)} ({', '.join(sorted(by_zone))})")
+        chosen = sorted(by_zone, key=lambda z: (-room[z], z))[:zones]
+        chosen.sort()
+    else:
+        fits = [z for z in by_zone if room[z] >= brokers]
+        if not fits:
+            roomiest = max(by_zone, key=lambda z: (room[z], z))
+            raise NoCapacityError(f"no zone has room for {brokers} more broker(s); the most free is "
+                                  f"{roomiest} with {room[roomiest]}")
+        chosen = [min(fits, key=lambda z: (-room[z], z))]
+    mine = Counter(cluster)
+    out = []
+    for i in range(brokers):
+        zone = chosen[(start + i) % len(chosen)]
+        candidates = [s for s in by_zone[zone] if free[s.name] > 0]
+        if not candidates:
+            raise NoCapacityError(f"zone {zone} has no satellite with room for another broker")
+        best = min(candidates, key=lambda s: (mine[s.name], _load(s, placed)[0], -free[s.name], s.name))
+        free[best.name] -= 1
+        mine[best.name] += 1
+        out.append(best)
+    return out
+
+
+def spread_brokers(first_id: int, satellites: Sequence[SatelliteInfo], cell: str = DEFAULT_CELL,
+                   ) -> tuple[BrokerSpec, ...]:
+    """Brokers from ``first_id`` on ``satellites`` (one each, in order), in their zones."""
+    return tuple(BrokerSpec(id=first_id + i, zone=s.zone, cell=cell, satellite=s.name, host=s.host)
+                 for i, s in enumerate(satellites))
+
+
+def spans_satellites(spec: PhysicalClusterSpec) -> bool:
+    """Whether the cluster's brokers run on several satellites (a cluster placed by
+    ``place_brokers``) rather than all on one."""
+    return len({spec.node_satellite(b.id) for b in spec.brokers}) > 1
+
+
 def physical_cluster_spec(
     cluster_id: str, satellite: SatelliteInfo, brokers: int, zones: int, kafka_version: str,
-    settings: SchedulerSettings,
+    settings: SchedulerSettings, spread: Sequence[SatelliteInfo] = (),
 ) -> PhysicalClusterSpec:
+    """A new PSC: on ``satellite`` with rack labels for ``zones``, or, given ``spread``
+    (one satellite per broker, from ``place_brokers``), over those satellites; the first
+    broker's satellite then does the cluster-wide work."""
     rf = min(3, brokers)
+    nodes = (spread_brokers(1, spread) if spread else
+             tuple(BrokerSpec(id=i + 1, zone=z)
+                   for i, z in enumerate(broker_zones(satellite.zone, zones, brokers))))
     return PhysicalClusterSpec(
         id=cluster_id,
-        satellite=satellite.name,
+        satellite=spread[0].name if spread else satellite.name,
+        host=spread[0].host if spread else satellite.host,
         kafka_version=kafka_version,
         controllers={"mode": "combined", "count": 3 if brokers >= 3 else 1},
-        brokers=tuple(BrokerSpec(id=i + 1, zone=z)
-                      for i, z in enumerate(broker_zones(satellite.zone, zones, brokers))),
+        brokers=nodes,
         broker_configs={
             "default.replication.factor": str(rf),
             "min.insync.replicas": str(min(2, rf)),
@@ -91,15 +169,19 @@ def physical_cluster_spec(
 
 
 def resized_spec(spec: PhysicalClusterSpec, brokers: int, satellite_zone: str, zones: int,
-                 ) -> PhysicalClusterSpec:
+                 spread: Sequence[SatelliteInfo] = ()) -> PhysicalClusterSpec:
     """``spec`` with ``brokers`` brokers: new ones get the next ids and continue the zone
-    rotation; removed ones are the highest ids (the controllers, the lowest, stay)."""
+    rotation (on the satellites ``spread`` names, for a cluster over several); removed ones
+    are the highest ids (the controllers, the lowest, stay)."""
     current = sorted(spec.brokers, key=lambda b: b.id)
     if brokers < spec.controllers.count and spec.controllers.mode == "combined":
         raise ValueError(f"cluster {spec.id} runs {spec.controllers.count} controllers inside its "
                          f"brokers, so it cannot shrink to {brokers} broker(s)")
     if brokers <= len(current):
         kept = kept_specs(current, brokers)
+    elif spread:
+        next_id = max(b.id for b in current) + 1
+        kept = tuple(current) + spread_brokers(next_id, spread, current[0].cell)
     else:
         rotation = broker_zones(satellite_zone, zones, brokers)
         cells = current[0].cell if current else DEFAULT_CELL
@@ -110,16 +192,21 @@ def resized_spec(spec: PhysicalClusterSpec, brokers: int, satellite_zone: str, z
     return spec.model_copy(update={"brokers": kept})
 
 
-def with_cell(spec: PhysicalClusterSpec, cell: str, brokers: int, satellite_zone: str) -> PhysicalClusterSpec:
-    """``spec`` with ``brokers`` more brokers forming ``cell`` (next ids, zones rotating)."""
+def with_cell(spec: PhysicalClusterSpec, cell: str, brokers: int, satellite_zone: str,
+              spread: Sequence[SatelliteInfo] = ()) -> PhysicalClusterSpec:
+    """``spec`` with ``brokers`` more brokers forming ``cell`` (next ids, zones rotating,
+    on the satellites ``spread`` names for a cluster over several)."""
     next_id = max(b.id for b in spec.brokers) + 1
+    if spread:
+        return spec.model_copy(update={"brokers": spec.brokers + spread_brokers(next_id, spread, cell)})
     zones = len({b.zone for b in spec.brokers})
     rotation = broker_zones(satellite_zone, zones, brokers)
     added = tuple(BrokerSpec(id=next_id + i, zone=rotation[i], cell=cell) for i in range(brokers))
     return spec.model_copy(update={"brokers": spec.brokers + added})
 
 
-def tenant_in_cell(spec: PhysicalClusterSpec, tenant: str, cell: str, satellite_zone: str) -> PhysicalClusterSpec:
+def tenant_in_cell(spec: PhysicalClusterSpec, tenant: str, cell: str, satellite_zone: str,
+                   spread: Sequence[SatelliteInfo] = ()) -> PhysicalClusterSpec:
     """``spec`` with ``tenant`` living in ``cell``; the quarantine cell gets its brokers
     when it has none yet, and the default cell is where tenants not listed live."""
     cells = dict(spec.tenant_cells)
@@ -128,5 +215,5 @@ def tenant_in_cell(spec: PhysicalClusterSpec, tenant: str, cell: str, satellite_
     else:
         cells[tenant] = cell
         if not any(b.cell == cell for b in spec.brokers):
-            spec = with_cell(spec, cell, QUARANTINE_BROKERS, satellite_zone)
+            spec = with_cell(spec, cell, QUARANTINE_BROKERS, satellite_zone, spread)
     return spec.model_copy(update={"tenant_cells": cells})

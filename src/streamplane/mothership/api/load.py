@@ -12,6 +12,7 @@ from streamplane.mothership.access import ClusterNotReadyError
 from streamplane.mothership.api.deps import ApiContext
 from streamplane.mothership.api.errors import ApiError
 from streamplane.mothership.balancer_source import cluster_model
+from streamplane.mothership.cluster_status import cluster_status
 from streamplane.mothership.store import ClusterType, LogicalCluster, PhysicalCluster
 
 #: the monitor's window for byte rates when the API reads a cluster's load
@@ -23,7 +24,7 @@ def physical(ctx: ApiContext, lc: LogicalCluster) -> tuple[PhysicalCluster, Clus
     if lc.physical_cluster_id is None:
         raise ClusterNotReadyError(f"cluster {lc.name} has no Kafka cluster yet ({lc.status.value})")
     pc = ctx.store.physical_clusters.get(lc.physical_cluster_id)
-    status = (ctx.statuses.get(pc.satellite, pc.id) if ctx.statuses is not None else None) \
+    status = (cluster_status(ctx.statuses, pc.spec) if ctx.statuses is not None else None) \
         or pc.observed_status
     if status is None or not status.bootstrap:
         raise ClusterNotReadyError(f"cluster {lc.name} reports no brokers yet; try again once it runs")
