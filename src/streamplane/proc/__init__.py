@@ -1,1 +1,1 @@
-"""Processes: spawning, adopting and stopping them, and single-instance daemons."""
+"""Processes: spawning, adopting and stopping them, single-instance daemons, and simulated hosts to run them on."""
