@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -12,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from streamplane.cli.local import LocalDeployment
 from streamplane.engine.distribution import EngineResolver
 from streamplane.models.psc import PhysicalClusterSpec
 from streamplane.models.status import ClusterStatus
+from streamplane.mothership.server import MothershipLayout
 
 T = TypeVar("T")
 
@@ -164,3 +168,77 @@ def fill_topic(config: dict[str, Any], topic: str, nbytes: int, *, keys: int, bl
     if producer.flush(timeout):
         raise RuntimeError(f"{topic}: messages still unacknowledged after {timeout:.0f} s")
     return nbytes / (time.monotonic() - start)
+
+
+# ---- a platform driven through its CLI and API (``streamplane up`` in a data dir) -----------
+
+
+@dataclass
+class Platform:
+    data_dir: Path
+    url: str
+    token: str
+
+    @property
+    def local(self) -> LocalDeployment:
+        return LocalDeployment(self.data_dir, channel_file=MothershipLayout(self.data_dir).channel_file)
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30,
+                            headers={"Authorization": f"Bearer {token or self.token}"})
+
+    def cluster(self, ref: str) -> dict[str, Any] | None:
+        with self.client() as c:
+            r = c.get(f"/v1/clusters/{ref}")
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        data: dict[str, Any] = r.json()
+        return data
+
+    def create(self, name: str, **fields: Any) -> dict[str, Any]:
+        with self.client() as c:
+            r = c.post("/v1/clusters", json={"name": name, **fields})
+        assert r.status_code == 202, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    def wait_status(self, ref: str, status: str, timeout: float = 180) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            c = self.cluster(ref)
+            if c is not None and c["status"] == "FAILED" and status != "FAILED":
+                raise AssertionError(f"cluster {ref} FAILED: {c['status_reason']}")
+            return c if c is not None and c["status"] == status else None
+
+        return wait_for(reached, timeout, f"cluster {ref} to be {status}", interval=0.5)
+
+    def wait_gone(self, ref: str, timeout: float = 120) -> None:
+        wait_for(lambda: self.cluster(ref) is None, timeout, f"cluster {ref} to be deleted", interval=0.5)
+
+    def delete(self, ref: str) -> None:
+        with self.client() as c:
+            r = c.delete(f"/v1/clusters/{ref}")
+        assert r.status_code == 202, r.text
+        self.wait_gone(ref)
+
+
+def streamplane(*args: str, timeout: float = 300, env: dict[str, str] | None = None,
+                ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streamplane", *args], capture_output=True, text=True,
+                          timeout=timeout, check=False, env={**os.environ, **(env or {})})
+
+
+def cli(platform: Platform, *args: str, timeout: float = 300) -> str:
+    """``streamplane ARGS... --data-dir ...``, which must succeed; its stdout."""
+    res = streamplane(*args, "--data-dir", str(platform.data_dir), timeout=timeout)
+    assert res.returncode == 0, f"streamplane {' '.join(args)} failed:\n{res.stdout}{res.stderr}"
+    return res.stdout
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    props = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            props[key.strip()] = value.strip()
+    return props

@@ -4,94 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from streamplane.cli.local import LocalDeployment
 from streamplane.mothership.server import MothershipLayout
-from streamplane.testing import wait_for
+from streamplane.testing import Platform, cli, parse_properties, streamplane, wait_for
+
+__all__ = ["Platform", "cli", "parse_properties", "streamplane"]
 
 BROKER_HEAP_MB = "256"
-
-
-@dataclass
-class Platform:
-    data_dir: Path
-    url: str
-    token: str
-
-    @property
-    def local(self) -> LocalDeployment:
-        return LocalDeployment(self.data_dir, channel_file=MothershipLayout(self.data_dir).channel_file)
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30,
-                            headers={"Authorization": f"Bearer {token or self.token}"})
-
-    def cluster(self, ref: str) -> dict[str, Any] | None:
-        with self.client() as c:
-            r = c.get(f"/v1/clusters/{ref}")
-        if r.status_code == 404:
-            return None
-        r.raise_for_status()
-        data: dict[str, Any] = r.json()
-        return data
-
-    def create(self, name: str, **fields: Any) -> dict[str, Any]:
-        with self.client() as c:
-            r = c.post("/v1/clusters", json={"name": name, **fields})
-        assert r.status_code == 202, r.text
-        data: dict[str, Any] = r.json()
-        return data
-
-    def wait_status(self, ref: str, status: str, timeout: float = 180) -> dict[str, Any]:
-        def reached() -> dict[str, Any] | None:
-            c = self.cluster(ref)
-            if c is not None and c["status"] == "FAILED" and status != "FAILED":
-                raise AssertionError(f"cluster {ref} FAILED: {c['status_reason']}")
-            return c if c is not None and c["status"] == status else None
-
-        return wait_for(reached, timeout, f"cluster {ref} to be {status}", interval=0.5)
-
-    def wait_gone(self, ref: str, timeout: float = 120) -> None:
-        wait_for(lambda: self.cluster(ref) is None, timeout, f"cluster {ref} to be deleted", interval=0.5)
-
-    def delete(self, ref: str) -> None:
-        with self.client() as c:
-            r = c.delete(f"/v1/clusters/{ref}")
-        assert r.status_code == 202, r.text
-        self.wait_gone(ref)
-
-
-def streamplane(*args: str, timeout: float = 300, env: dict[str, str] | None = None,
-                ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streamplane", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False, env={**os.environ, **(env or {})})
-
-
-def cli(platform: Platform, *args: str, timeout: float = 300) -> str:
-    """``streamplane ARGS... --data-dir ...``, which must succeed; its stdout."""
-    res = streamplane(*args, "--data-dir", str(platform.data_dir), timeout=timeout)
-    assert res.returncode == 0, f"streamplane {' '.join(args)} failed:\n{res.stdout}{res.stderr}"
-    return res.stdout
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    props = {}
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            props[key.strip()] = value.strip()
-    return props
 
 
 def start_platform(data_dir: Path, shared_db: bool = True, env: dict[str, str] | None = None) -> Platform:

@@ -62,6 +62,10 @@ class LocalDeployment:
     satellite_name: str = LOCAL_SATELLITE
     zone: str = "zone-a"
     max_brokers: int = 12
+    #: the address the satellite's nodes bind and advertise
+    host: str = "127.0.0.1"
+    #: what the satellite's command line is run inside (e.g. its network namespace)
+    wrap: tuple[str, ...] = ()
     #: the control channel config the satellite connects with, once the file exists
     channel_file: Path | None = None
 
@@ -89,9 +93,9 @@ class LocalDeployment:
         if pid is not None:
             return pid
         self.layout.root.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "streamplane", "satellite", "run",
+        argv = [*self.wrap, sys.executable, "-m", "streamplane", "satellite", "run",
                 "--data-dir", str(self.data_dir), "--name", self.satellite_name,
-                "--zone", self.zone, "--max-brokers", str(self.max_brokers)]
+                "--zone", self.zone, "--host", self.host, "--max-brokers", str(self.max_brokers)]
         if self.channel_file is not None:
             argv += ["--channel", str(self.channel_file)]
         proc = _daemon(argv, self.layout.log_file)

@@ -25,6 +25,7 @@ from streamplane.channel.source import (
     parse_psc,
 )
 from streamplane.cli.commands import register
+from streamplane.cli.fleet import ZONE_NAMES, FleetDeployment
 from streamplane.cli.local import SYSTEM_CLUSTER_ID, LocalDeployment, LocalError
 from streamplane.credentials.tls import TlsError, TlsSettings, check_certificate
 from streamplane.engine.distribution import EngineError, EngineResolver
@@ -70,16 +71,30 @@ def cli() -> None:
               help="Seconds to wait for the system cluster to become healthy.")
 @click.option("--db", "db_url", default=None, envvar="STREAMPLANE_DB_URL",
               help="State store URL (default: SQLite in the data dir), e.g. postgresql+psycopg://...")
-def up(data_dir: Path | None, detach: bool, timeout: float, db_url: str | None) -> None:
+@click.option("--zones", type=click.IntRange(1, len(ZONE_NAMES)), default=None,
+              help="Run a fleet: one satellite per zone, each a host of its own (a network "
+                   "namespace with its own address when run as root, else a loopback address), "
+                   "and the system cluster over three zones. Kept for the data dir once given.")
+@click.option("--spares", type=click.IntRange(0, 3), default=0, show_default=True,
+              help="With --zones: more satellites per zone, for replacing lost hosts.")
+def up(data_dir: Path | None, detach: bool, timeout: float, db_url: str | None,
+       zones: int | None, spares: int) -> None:
     """Start a local satellite, the system cluster and the mothership; say what runs where."""
     root = _data_dir(data_dir)
-    local = LocalDeployment(root, channel_file=MothershipLayout(root).channel_file)
     try:
         resolver = EngineResolver()
         if resolver.installed(DEFAULT_KAFKA_VERSION) is None:
             click.echo(f"installing Apache Kafka {DEFAULT_KAFKA_VERSION} from Maven Central...",
                        err=True)
         resolver.resolve(DEFAULT_KAFKA_VERSION)
+    except EngineError as exc:
+        fail(str(exc))
+        return
+    if zones is not None or FleetDeployment.exists(root):
+        _up_fleet(FleetDeployment(root, zones or 3, 1 + spares), detach, timeout, db_url)
+        return
+    local = LocalDeployment(root, channel_file=MothershipLayout(root).channel_file)
+    try:
         psc = local.ensure_system_cluster()
         sat_pid = local.start_satellite()
         status = local.wait_healthy(SYSTEM_CLUSTER_ID, psc.generation, timeout)
@@ -105,6 +120,40 @@ def up(data_dir: Path | None, detach: bool, timeout: float, db_url: str | None) 
         click.echo(line, err=True)
 
 
+def _up_fleet(deployment: FleetDeployment, detach: bool, timeout: float, db_url: str | None) -> None:
+    try:
+        fleet, status, api_url = deployment.start(timeout, db_url)
+    except (LocalError, ChannelError) as exc:
+        fail(str(exc))
+        return
+    click.echo(f"Streamplane is running as a fleet of {len(fleet.hosts)} satellites "
+               f"(data dir {deployment.data_dir})")
+    click.echo(f"  mothership API     {api_url} (pid {deployment.mothership.pid()})")
+    click.echo(f"  admin token        {deployment.mothership.token_file}")
+    for sat in deployment.satellites():
+        where = f"network namespace {sat['netns']}" if sat["netns"] else "loopback address"
+        click.echo(f"  satellite {sat['name']:<8} {sat['zone']}, {sat['host']} ({where}), pid {sat['pid']}")
+    if fleet.no_split_reason:
+        click.echo(f"  note               {fleet.no_split_reason}")
+    click.echo(f"  system cluster     Kafka {status.kafka_version}, {status.status}, "
+               f"bootstrap {status.bootstrap}")
+    click.echo(f"  stop with          streamplane down --data-dir {deployment.data_dir}")
+    if detach:
+        return
+    click.echo("running; press Ctrl-C to stop everything", err=True)
+    stop = {"now": False}
+
+    def _stop(*_: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stop["now"]:
+        time.sleep(0.5)
+    for line in deployment.down():
+        click.echo(line, err=True)
+
+
 def _print_summary(local: LocalDeployment, sat_pid: int, status: ClusterStatus, api_url: str) -> None:
     click.echo(f"Streamplane is running (data dir {local.data_dir})")
     click.echo(f"  mothership API     {api_url} (pid {local.mothership_pid()}, "
@@ -124,8 +173,8 @@ def _print_summary(local: LocalDeployment, sat_pid: int, status: ClusterStatus, 
 @DATA_DIR
 def down(data_dir: Path | None) -> None:
     """Stop everything ``up`` started; the data stays for the next ``up``."""
-    local = LocalDeployment(_data_dir(data_dir))
-    said = local.down()
+    root = _data_dir(data_dir)
+    said = FleetDeployment(root).down() if FleetDeployment.exists(root) else LocalDeployment(root).down()
     for line in said or ["nothing was running"]:
         click.echo(line)
 
@@ -134,7 +183,11 @@ def down(data_dir: Path | None) -> None:
 @DATA_DIR
 @OUTPUT
 def status(data_dir: Path | None, output: str) -> None:
-    """Show the satellite and every physical cluster it runs."""
+    """Show the satellites and every physical cluster they run."""
+    root = _data_dir(data_dir)
+    if FleetDeployment.exists(root):
+        _fleet_status(FleetDeployment(root), output)
+        return
     local = LocalDeployment(_data_dir(data_dir))
     pid = local.satellite_pid()
     beat = local.heartbeat() or {}
@@ -144,11 +197,30 @@ def status(data_dir: Path | None, output: str) -> None:
             "data_dir": str(local.data_dir),
             "satellite": {"name": beat.get("name"), "running": pid is not None, "pid": pid,
                           "source_errors": beat.get("source_errors", {})},
+            "satellites": [{"name": beat.get("name") or local.satellite_name, "zone": local.zone,
+                            "host": local.host, "pid": pid}],
             "clusters": [c.model_dump(mode="json") for c in clusters],
         }
         click.echo(json.dumps(doc, indent=2))
         return
     click.echo(f"satellite: {'running, pid ' + str(pid) if pid else 'not running'}")
+    _print_clusters(clusters)
+
+
+def _fleet_status(deployment: FleetDeployment, output: str) -> None:
+    sats = deployment.satellites()
+    clusters = deployment.statuses()
+    if output == "json":
+        click.echo(json.dumps({"data_dir": str(deployment.data_dir), "satellites": sats,
+                               "clusters": [c.model_dump(mode="json") for c in clusters]}, indent=2))
+        return
+    for sat in sats:
+        state = f"running, pid {sat['pid']}" if sat["pid"] else "not running"
+        click.echo(f"satellite {sat['name']} ({sat['zone']}, {sat['host']}): {state}")
+    _print_clusters(clusters)
+
+
+def _print_clusters(clusters: list[ClusterStatus]) -> None:
     if not clusters:
         click.echo("no physical clusters")
     for c in clusters:
@@ -157,8 +229,9 @@ def status(data_dir: Path | None, output: str) -> None:
         if c.last_error:
             click.echo(f"  last error: {c.last_error}")
         for n in c.brokers + c.controllers:
+            on = f" on {n.satellite}" if n.satellite else ""
             click.echo(f"  node {n.id} [{','.join(n.roles)}] {n.state} {n.host}:"
-                       f"{n.port or n.controller_port} pid {n.pid} restarts {n.restarts}")
+                       f"{n.port or n.controller_port}{on} pid {n.pid} restarts {n.restarts}")
 
 
 # ---- mothership ---------------------------------------------------------------------------

@@ -271,10 +271,6 @@ class PhysicalClusterSpec(_Model):
         return sorted(i for i in ids if self.node_satellite(i) == satellite)
 
     @property
-    def spans_hosts(self) -> bool:
-        return len({self.node_host(i) for i in set(self.broker_ids) | set(self.controller_ids())}) > 1
-
-    @property
     def default_replication_factor(self) -> int:
         return int(self.broker_configs.get("default.replication.factor", min(3, len(self.brokers))))
 

@@ -29,14 +29,16 @@ def cluster_status(statuses: StatusLookup, spec: PhysicalClusterSpec) -> Cluster
     if len(sats) <= 1:
         return statuses.get(sats[0], spec.id) if sats else None
     parts = {s: statuses.get(s, spec.id) for s in sats}
-    return merge(spec, parts)
+    return merge(spec.satellite, parts)
 
 
-def merge(spec: PhysicalClusterSpec, parts: dict[str, ClusterStatus | None]) -> ClusterStatus | None:
+def merge(coordinator: str | None, parts: dict[str, ClusterStatus | None]) -> ClusterStatus | None:
+    """One status from the reports of each satellite (None: it has not reported); the
+    coordinating satellite's report gives the cluster-wide figures."""
     seen = {s: st for s, st in parts.items() if st is not None}
     if not seen:
         return None
-    lead = seen.get(spec.satellite or "") or next(iter(seen.values()))
+    lead = seen.get(coordinator or "") or next(iter(seen.values()))
     missing = sorted(s for s, st in parts.items() if st is None)
     states = {st.status for st in seen.values()}
     state = next(s for s in _WORST_FIRST if s in states)

@@ -211,7 +211,7 @@ class Reconciler:
         """Copy the controller ports satellites chose into the PSC of a cluster over several
         satellites: every node's config lists every voter, and each satellite learns the
         other satellites' voters only from the PSC."""
-        if not pc.spec.spans_hosts:
+        if len(pc.spec.satellites()) <= 1:
             return None
         reported = {n.id: n.controller_port for n in status.brokers if n.controller_port}
         controllers = set(pc.spec.controller_ids())

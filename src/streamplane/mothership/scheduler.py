@@ -112,7 +112,12 @@ def place_brokers(
             roomiest = max(by_zone, key=lambda z: (room[z], z))
             raise NoCapacityError(f"no zone has room for {brokers} more broker(s); the most free is "
                                   f"{roomiest} with {room[roomiest]}")
-        chosen = [min(fits, key=lambda z: (-room[z], z))]
+        # spread customers first: the zone whose least busy satellite runs the fewest
+        # clusters (one host's loss takes the fewest down), then the most room
+        def busy(z: str) -> int:
+            return min(_load(s, placed)[0] for s in by_zone[z] if free[s.name] > 0)
+
+        chosen = [min(fits, key=lambda z: (busy(z), -room[z], z))]
     mine = Counter(cluster)
     out = []
     for i in range(brokers):

@@ -1,0 +1,153 @@
+"""A fleet of three satellites, each a host in its own network namespace, and a multi-zone
+dedicated cluster over them that keeps serving through the loss of a whole zone.
+
+The CI tier's one zone-loss scenario: a short run with a small data set. Longer variants
+(GiBs of data, repeated kills) belong to the system tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from streamplane.cli.fleet import FleetDeployment
+from streamplane.mothership.server import MothershipLayout
+from streamplane.testing import (
+    Platform,
+    SequenceProducer,
+    cli,
+    consume_sequences,
+    parse_properties,
+    streamplane,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(1800)]
+
+ZONES = ("zone-a", "zone-b", "zone-c")
+
+
+def _netns_of(pid: int) -> str:
+    return os.readlink(f"/proc/{pid}/ns/net")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    if os.geteuid() != 0:
+        pytest.fail("the multi-zone tests need root, to give each satellite a network namespace")
+    data_dir = tmp_path_factory.mktemp("fleet")
+    env = {"STREAMPLANE_BROKER_HEAP_MB": "256"}
+    try:
+        res = streamplane("up", "--zones", "3", "--detach", "--data-dir", str(data_dir), env=env,
+                          timeout=600)
+        assert res.returncode == 0, res.stdout + res.stderr
+        layout = MothershipLayout(data_dir)
+        url = json.loads(layout.endpoint_file.read_text())["url"]
+        yield Platform(data_dir, url, layout.token_file.read_text().strip())
+    finally:
+        state = json.loads((data_dir / "fleet.json").read_text()) if (data_dir / "fleet.json").exists() else {}
+        down = streamplane("down", "--data-dir", str(data_dir), timeout=240)
+        assert down.returncode == 0, down.stdout + down.stderr
+        left = {h["netns"] for h in state.get("hosts", [])} & set(
+            subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
+        assert not left, f"namespaces left behind by down: {left}"
+        assert not any(str(data_dir) in " ".join(p.info["cmdline"] or [])
+                       for p in psutil.process_iter(["cmdline"])), "a process outlived down"
+
+
+def status_doc(platform: Platform) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(cli(platform, "status", "-o", "json"))
+    return doc
+
+
+def test_each_satellite_is_a_host_of_its_own_and_the_system_cluster_spans_three_zones(
+        fleet: Platform) -> None:
+    doc = status_doc(fleet)
+    sats = {s["name"]: s for s in doc["satellites"]}
+    assert sorted(s["zone"] for s in sats.values()) == list(ZONES)
+    assert len({s["host"] for s in sats.values()}) == 3
+    mine = _netns_of(os.getpid())
+    spaces = {_netns_of(s["pid"]) for s in sats.values()}
+    assert len(spaces) == 3 and mine not in spaces, "each satellite runs in its own network namespace"
+    (system,) = [c for c in doc["clusters"] if c["id"] == "system"]
+    assert system["status"] == "HEALTHY"
+    assert sorted(b["zone"] for b in system["brokers"]) == list(ZONES)
+    for b in system["brokers"]:
+        sat = sats[b["satellite"]]
+        assert b["host"] == sat["host"] and _netns_of(b["pid"]) == _netns_of(sat["pid"])
+
+
+def test_a_multi_zone_cluster_loses_no_acknowledged_message_when_a_zone_dies(fleet: Platform) -> None:
+    cluster = json.loads(cli(fleet, "cluster", "create", "spread", "--type", "dedicated", "--cku", "1",
+                             "--zones", "3", "--wait", "-o", "json", timeout=900))
+    assert cluster["status"] == "RUNNING", cluster
+    doc = status_doc(fleet)
+    sats = {s["name"]: s for s in doc["satellites"]}
+    (pc,) = [c for c in doc["clusters"] if c["id"] != "system"]
+    brokers = pc["brokers"]
+    assert sorted(b["zone"] for b in brokers) == list(ZONES)
+    assert len({b["satellite"] for b in brokers}) == 3
+    for b in brokers:  # each broker runs in its satellite's namespace and advertises its address
+        assert b["host"] == sats[b["satellite"]]["host"]
+        assert _netns_of(b["pid"]) == _netns_of(sats[b["satellite"]]["pid"])
+    assert sorted(cluster["bootstrap"].split(",")) == sorted(f"{b['host']}:{b['port']}" for b in brokers)
+
+    key = json.loads(cli(fleet, "api-key", "create", "--cluster", "spread", "-o", "json"))
+    props = parse_properties(cli(fleet, "kafka-config", "--cluster", "spread", "--api-key", key["key"],
+                                 "--secret", key["secret"]))
+    rdkafka = {k: v for k, v in props.items() if k != "sasl.jaas.config"}
+    topic = f"zone-loss-{uuid.uuid4().hex[:6]}"
+    cli(fleet, "topic", "create", topic, "--cluster", "spread", "--partitions", "6")
+
+    producer = SequenceProducer(rdkafka, topic, rate_per_s=300).start()
+    try:
+        wait_for(lambda: len(producer.acked) >= 1000, 120, "1000 acknowledged messages before the loss")
+        # the whole of zone c: its satellite and every Kafka process it runs, killed -9
+        lost = next(s for s in sats.values() if s["zone"] == "zone-c")
+        victims = [lost["pid"]] + [p.pid for p in psutil.process_iter(["cmdline"])
+                                    if f"/satellites/{lost['name']}/clusters/" in " ".join(p.info["cmdline"] or [])]
+        assert len(victims) >= 3, "zone c runs a satellite, a system-cluster node and a broker"
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(lambda: producer.acked_since(killed_at + 5) >= 1000, 180,
+                 "1000 more acknowledgements with zone c gone")
+        # the zone returns: `up` starts its satellite again, which restarts its nodes
+        res = streamplane("up", "--detach", "--data-dir", str(fleet.data_dir), timeout=600)
+        assert res.returncode == 0, res.stdout + res.stderr
+
+        def converged() -> bool:
+            c = [x for x in status_doc(fleet)["clusters"] if x["id"] == pc["id"]]
+            return bool(c) and c[0]["status"] == "HEALTHY" and c[0]["under_replicated_partitions"] == 0
+
+        wait_for(converged, 300, "the cluster to be healthy again with zone c back", interval=2)
+    finally:
+        producer.stop()
+    assert producer.errors == []
+    gaps = [b - a for a, b in zip(producer.ack_times, producer.ack_times[1:], strict=False)]
+    print(f"zone loss: {len(producer.acked)} acknowledged, longest gap between acknowledgements "
+          f"{max(gaps):.2f} s")
+    values = consume_sequences(rdkafka, topic, len(producer.acked), 120)
+    assert len(values) == len(set(values)), "a message was duplicated"
+    assert set(values) >= producer.acked, f"{len(producer.acked - set(values))} acknowledged message(s) lost"
+    # no node runs twice after the zone came back
+    cmdlines = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])]
+    for b in brokers:
+        config = f"/clusters/{pc['id']}/nodes/{b['id']}/server.properties"
+        assert sum(config in c and "kafka.Kafka" in c for c in cmdlines) == 1, b
+
+
+def test_up_refuses_a_zone_count_it_cannot_build(tmp_path: Path) -> None:
+    res = streamplane("up", "--zones", "9", "--detach", "--data-dir", str(tmp_path))
+    assert res.returncode != 0 and "--zones" in res.stderr
+    assert not FleetDeployment.exists(tmp_path)
