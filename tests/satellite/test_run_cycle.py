@@ -210,6 +210,7 @@ def spread_spec(controller_ports: dict[int, int] | None = None, generation: int 
     """Three brokers (controllers too) on three satellites; sat-a coordinates."""
     spec = BASE.model_dump(mode="json", context={"reveal_secrets": True})
     spec["satellite"] = "sat-a"
+    spec["kafka_cluster_id"] = "MkU3OEVBNTcwNTJENDM2Qg"
     spec["generation"] = generation
     for b, (sat, address) in zip(spec["brokers"], ZONE_HOSTS.items(), strict=True):
         b.update(satellite=sat, host=address, zone=f"zone-{sat[-1]}")

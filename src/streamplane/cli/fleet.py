@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamplane.channel import ChannelConfig
-from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec, SuperUser
+from streamplane.files import read_json, write_json
+from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec, SuperUser, new_kafka_cluster_id
 from streamplane.models.status import ClusterState, ClusterStatus
 from streamplane.mothership.cluster_status import merge
 from streamplane.mothership.gateways import stop_gateways
@@ -68,7 +69,13 @@ class FleetDeployment:
 
     @property
     def state_file(self) -> Path:
+        """The hosts as built (gone after ``down``, which removes them)."""
         return self.data_dir / "fleet.json"
+
+    @property
+    def config_file(self) -> Path:
+        """What was asked for (kept, so a later ``up`` builds the same fleet)."""
+        return self.data_dir / "fleet-config.json"
 
     @property
     def mothership(self) -> MothershipLayout:
@@ -76,16 +83,18 @@ class FleetDeployment:
 
     @staticmethod
     def exists(data_dir: Path) -> bool:
-        return (data_dir / "fleet.json").exists()
+        return (data_dir / "fleet-config.json").exists()
 
     def fleet(self) -> Fleet:
         """The hosts, made now if they are not there yet (idempotent)."""
         if self.zones < 1 or self.zones > len(ZONE_NAMES):
             raise LocalError(f"--zones must be between 1 and {len(ZONE_NAMES)}, got {self.zones}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.state_file.exists():
-            recorded = Fleet.load(self.state_file)
-            self.zones, self.per_zone = len(recorded.zones), recorded.per_zone
+        if self.config_file.exists():
+            asked = read_json(self.config_file)
+            self.zones, self.per_zone = int(asked["zones"]), int(asked["per_zone"])
+        else:
+            write_json(self.config_file, {"zones": self.zones, "per_zone": self.per_zone})
         try:
             return netns.create_fleet(fleet_tag(self.data_dir), list(ZONE_NAMES[:self.zones]),
                                       self.per_zone, self.state_file, self.use_namespaces)
@@ -229,6 +238,7 @@ def _system_spec(fleet: Fleet) -> PhysicalClusterSpec:
                                   controller_port=port))
     return PhysicalClusterSpec(
         id=SYSTEM_CLUSTER_ID,
+        kafka_cluster_id=new_kafka_cluster_id(),
         satellite=hosts[0].name,
         host=hosts[0].address,
         controllers={"mode": "combined", "count": len(brokers)},

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
+import uuid
 from typing import Any, Literal
 
 from pydantic import (
@@ -214,6 +216,9 @@ class PhysicalClusterSpec(_Model):
             raise ValueError("a cluster whose brokers name their satellites needs a satellite "
                              "of its own, to do the cluster-wide work")
         elsewhere = [b for b in named if b.satellite != self.satellite]
+        if elsewhere and self.kafka_cluster_id is None:
+            raise ValueError("a cluster over several satellites needs its kafka_cluster_id in "
+                             "the spec, so that every satellite formats the same cluster")
         if elsewhere and self.controllers.mode == "dedicated":
             raise ValueError("a cluster over several satellites runs its controllers inside its "
                              "brokers (combined), one per zone; dedicated controllers are not "
@@ -277,6 +282,11 @@ class PhysicalClusterSpec(_Model):
     def to_wire(self) -> dict[str, Any]:
         """JSON-ready dict *including* secrets, for the desired-state channel only."""
         return self.model_dump(mode="json", context={"reveal_secrets": True}, exclude_none=True)
+
+
+def new_kafka_cluster_id() -> str:
+    """A fresh Kafka cluster id (a UUID in base64url, as Kafka's storage tool makes)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
 def check_address(v: str) -> str:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec
+from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec, new_kafka_cluster_id
 from streamplane.models.satellite import SatelliteInfo
 from streamplane.mothership.sizing import kept_specs
 from streamplane.settings import BROKER_HEAP_MB
@@ -158,6 +158,7 @@ def physical_cluster_spec(
                    for i, z in enumerate(broker_zones(satellite.zone, zones, brokers))))
     return PhysicalClusterSpec(
         id=cluster_id,
+        kafka_cluster_id=new_kafka_cluster_id(),
         satellite=spread[0].name if spread else satellite.name,
         host=spread[0].host if spread else satellite.host,
         kafka_version=kafka_version,

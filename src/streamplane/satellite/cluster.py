@@ -9,17 +9,15 @@ its own death (ports, formatting, pids, which config each process runs) is in
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamplane.engine import EngineError, KafkaDistribution
 from streamplane.files import read_json, write_json
-from streamplane.models.psc import PhysicalClusterSpec
+from streamplane.models.psc import PhysicalClusterSpec, new_kafka_cluster_id
 from streamplane.models.status import ClusterState, ClusterStatus, NodeStatus
 from streamplane.proc.process import ProcessHandle
 from streamplane.satellite.kafka.config import NodePlan, NodePorts, digest
@@ -40,10 +38,6 @@ DELETE_GRACE_S = 15.0  # the data is about to be deleted, so a slow shutdown buy
 QUORUM_LOST_GRACE_S = 10.0
 #: how long after a failed unregistration of a removed broker it is tried again
 UNREGISTER_RETRY_S = 30.0
-
-
-def new_kafka_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
 @dataclass
