@@ -77,7 +77,7 @@ def test_text_output_of_create_list_describe(live_api: LiveApi, streamplane: Inv
     assert res.exit_code == 0, res.output
     assert res.stdout.startswith("cluster web (lkc-")
     assert "  status      PROVISIONING\n" in res.stdout
-    assert "  type        basic, 1 zone\n" in res.stdout
+    assert "  type        basic, single-zone (1 zone)\n" in res.stdout
     assert "follow it with `streamplane cluster describe web`" in res.stderr
 
     res = streamplane("cluster", "list", "--data-dir", d)
@@ -87,6 +87,28 @@ def test_text_output_of_create_list_describe(live_api: LiveApi, streamplane: Inv
 
     res = streamplane("cluster", "describe", "web", "--data-dir", d)
     assert res.exit_code == 0 and "bootstrap   (assigned once it runs)" in res.stdout
+
+
+def test_availability_is_sent_and_shown(live_api: LiveApi, streamplane: Invoke) -> None:
+    d = str(live_api.data_dir)
+    res = streamplane("cluster", "create", "wide", "--type", "dedicated", "--cku", "1",
+                      "--availability", "multi-zone", "-o", "json", "--data-dir", d)
+    assert res.exit_code == 0, res.output
+    created = json.loads(res.stdout)
+    assert (created["availability"], created["zones"]) == ("multi-zone", 3)
+    assert live_api.cluster_named("wide").zones == 3
+
+    res = streamplane("cluster", "describe", "wide", "--data-dir", d)
+    assert "  type        dedicated, 1 CKU, multi-zone (3 zones)\n" in res.stdout
+    [row] = streamplane("cluster", "list", "--data-dir", d).stdout.splitlines()[1:]
+    assert "multi-zone" in row
+
+    assert "availability multi-zone means zones 3, but zones is 1" in only_error(streamplane(
+        "cluster", "create", "odd", "--type", "basic", "--availability", "multi-zone", "--zones", "1",
+        "--data-dir", d))
+    assert "'triple-zone' is not one of 'single-zone', 'multi-zone'" in only_error(streamplane(
+        "cluster", "create", "odd", "--type", "basic", "--availability", "triple-zone", "--data-dir", d))
+    assert [c.name for c in live_api.store.logical_clusters.list()] == ["wide"]
 
 
 def test_the_api_refusing_a_cluster_is_one_error_line(live_api: LiveApi, streamplane: Invoke) -> None:

@@ -79,11 +79,11 @@ class ApiClient:
         return self._one(s.ClusterOut, self._call("GET", f"/v1/clusters/{_seg(ref)}"))
 
     def create_cluster(self, *, name: str, type: str, cku: int | None = None, zones: int | None = None,
-                       kafka_version: str | None = None,
+                       availability: str | None = None, kafka_version: str | None = None,
                        idempotency_key: str | None = None) -> s.ClusterAccepted:
         """Unset (None) fields take the API's defaults."""
         body = _without_none({"name": name, "type": type, "cku": cku, "zones": zones,
-                              "kafka_version": kafka_version})
+                              "availability": availability, "kafka_version": kafka_version})
         return self._one(s.ClusterAccepted, self._call("POST", "/v1/clusters", body, idempotency_key))
 
     def delete_cluster(self, ref: str, *, idempotency_key: str | None = None) -> s.ClusterAccepted:

@@ -7,13 +7,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from streamplane.capacity import MAX_CKU, MIN_CKU
 from streamplane.versions import DEFAULT_KAFKA_VERSION
 
 CLUSTER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 TOPIC_NAME = r"^[A-Za-z0-9._-]{1,200}$"
+
+
+#: Confluent Cloud's SINGLE_ZONE / MULTI_ZONE: how many zones a cluster's brokers span
+Availability = Literal["single-zone", "multi-zone"]
+Zones = Literal[1, 3]
+AVAILABILITY_ZONES: dict[Availability, Zones] = {"single-zone": 1, "multi-zone": 3}
+MULTI_ZONE = AVAILABILITY_ZONES["multi-zone"]
+
+
+def availability_of(zones: int) -> Availability:
+    return "multi-zone" if zones >= MULTI_ZONE else "single-zone"
 
 
 class _In(BaseModel):
@@ -24,8 +35,23 @@ class ClusterCreate(_In):
     name: str = Field(pattern=CLUSTER_NAME, description="unique among your live clusters")
     type: Literal["basic", "standard", "dedicated"] = "dedicated"
     cku: int | None = Field(default=None, ge=MIN_CKU, le=MAX_CKU, description="dedicated only")
-    zones: Literal[1, 3] = 1
+    availability: Availability | None = Field(
+        default=None, description="multi-zone: brokers in 3 zones (refused unless connected satellites "
+                                  "are in 3 zones); single-zone: in one. Sets zones")
+    zones: Zones = Field(default=1, description="the older spelling of availability: 3 is "
+                                                "multi-zone, 1 single-zone")
     kafka_version: str = DEFAULT_KAFKA_VERSION
+
+    @model_validator(mode="after")
+    def _zones_of_availability(self) -> ClusterCreate:
+        if self.availability is None:
+            return self
+        zones = AVAILABILITY_ZONES[self.availability]
+        if "zones" in self.model_fields_set and self.zones != zones:
+            raise ValueError(f"availability {self.availability} means zones {zones}, but zones is "
+                             f"{self.zones}; send only one of them")
+        self.zones = zones
+        return self
 
 
 class ClusterUpdate(_In):
@@ -52,6 +78,12 @@ class ClusterOut(BaseModel):
     generation: int
     created_at: datetime
     updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def availability(self) -> Availability:
+        """What ``zones`` means: multi-zone from three zones up."""
+        return availability_of(self.zones)
 
 
 class OperationOut(BaseModel):

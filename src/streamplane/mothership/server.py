@@ -171,9 +171,10 @@ async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
     gateways = GatewaySupervisor(store, layout.root, store_url=settings.db_url,
                                  tls=settings.gateway_tls)
     tenants = TenantAccess(store, gateways.bootstrap)
+    scheduling = SchedulerSettings(broker_heap_mb=settings.broker_heap_mb)
     reconciler = Reconciler(
         store, publisher, statuses, directory,
-        settings=SchedulerSettings(broker_heap_mb=settings.broker_heap_mb),
+        settings=scheduling,
         clean_tenant=tenants.clean, provision_tenant=tenants.provision,
         balancing=balancing)
     sock = _listen_again(layout, settings.host, settings.port)
@@ -184,7 +185,8 @@ async def serve(settings: MothershipSettings, stop: asyncio.Event) -> None:
         loop.call_soon_threadsafe(reconciler.wake)
 
     app = create_app(store, token, changed=changed, balancing=balancing, gateways=gateways,
-                     statuses=statuses)
+                     statuses=statuses, directory=directory,
+                     satellite_max_age_s=scheduling.satellite_max_age_s)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
                                            access_log=False, lifespan="off"))
     api = asyncio.create_task(server.serve(sockets=[sock]))

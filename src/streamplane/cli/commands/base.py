@@ -177,7 +177,7 @@ def when(moment: datetime | None) -> str:
 
 def shape(c: s.ClusterOut) -> str:
     size = f", {c.cku} CKU" if c.cku else ""
-    return f"{c.type}{size}, {c.zones} zone{'s' if c.zones != 1 else ''}"
+    return f"{c.type}{size}, {c.availability} ({c.zones} zone{'s' if c.zones != 1 else ''})"
 
 
 def print_cluster(c: s.ClusterOut) -> None:

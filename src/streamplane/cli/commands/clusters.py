@@ -40,18 +40,23 @@ def cluster() -> None:
 @click.option("--type", "cluster_type", type=click.Choice(["dedicated", "basic", "standard"]), required=True,
               help="dedicated: a whole Kafka cluster sized in CKUs; basic/standard: a tenant on shared Kafka.")
 @click.option("--cku", type=int, default=None, help="Capacity units (dedicated clusters only; required there).")
-@click.option("--zones", type=click.Choice(["1", "3"]), default=None, help="Availability zones (default 1).")
+@click.option("--availability", type=click.Choice(list(s.AVAILABILITY_ZONES)), default=None,
+              help="multi-zone: brokers in 3 zones (the fleet must span 3); single-zone (the default): one.")
+@click.option("--zones", type=click.Choice(["1", "3"]), default=None,
+              help="The older spelling of --availability: 3 is multi-zone (on a single host: rack labels).")
 @click.option("--kafka-version", default=None, metavar="VERSION",
               help="Apache Kafka version (default: the newest supported).")
 @click.option("--wait", is_flag=True, help="Return once the cluster is RUNNING; show progress on stderr.")
 @TIMEOUT
 @OUTPUT
 @with_api
-def cluster_create(api: ApiClient, name: str, cluster_type: str, cku: int | None, zones: str | None,
-                   kafka_version: str | None, wait: bool, timeout: float, output: str) -> None:
+def cluster_create(api: ApiClient, name: str, cluster_type: str, cku: int | None, availability: str | None,
+                   zones: str | None, kafka_version: str | None, wait: bool, timeout: float,
+                   output: str) -> None:
     """Create cluster NAME. Without --wait it returns at once, while it is PROVISIONING."""
     accepted = api.create_cluster(name=name, type=cluster_type, cku=cku, zones=int(zones) if zones else None,
-                                  kafka_version=kafka_version, idempotency_key=str(uuid.uuid4()))
+                                  availability=availability, kafka_version=kafka_version,
+                                  idempotency_key=str(uuid.uuid4()))
     c = _wait_running(api, accepted, timeout) if wait else accepted.cluster
     if output == "json":
         print_json({**dump(c), "operation": dump(accepted.operation)})

@@ -12,11 +12,14 @@ from fastapi import Depends, Header, Request
 
 from streamplane.loops.balancer.loop import BalancingService
 from streamplane.models import api as s
+from streamplane.models.satellite import SatelliteInfo
 from streamplane.mothership.access import ClusterNotReadyError, KafkaTarget, target_for
 from streamplane.mothership.api import views
 from streamplane.mothership.api.errors import ApiError
 from streamplane.mothership.balancer_source import Statuses
 from streamplane.mothership.gateways import GatewaySupervisor
+from streamplane.mothership.reconciler import Directory
+from streamplane.mothership.scheduler import SchedulerSettings
 from streamplane.mothership.store import (
     LogicalCluster,
     LogicalClusterStatus,
@@ -39,11 +42,21 @@ class ApiContext:
     gateways: GatewaySupervisor | None = None
     #: what the satellites last reported (the control channel); the store's copy otherwise
     statuses: Statuses | None = None
+    #: the satellites that announced themselves; None: no fleet to check requests against
+    directory: Directory | None = None
+    #: a satellite not heard from for this long does not count (the scheduler's rule)
+    satellite_max_age_s: float = SchedulerSettings.satellite_max_age_s
 
     @property
     def tenant_protocol(self) -> str:
         """What clients of basic/standard clusters set as security.protocol."""
         return self.gateways.security_protocol if self.gateways is not None else "SASL_PLAINTEXT"
+
+    def live_satellites(self) -> list[SatelliteInfo] | None:
+        """The satellites new clusters may go to now; None without a directory."""
+        if self.directory is None:
+            return None
+        return self.directory.live(self.satellite_max_age_s)
 
     def notify_changed(self) -> None:
         if self.changed is not None:

@@ -55,8 +55,16 @@ def validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
+        what = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if err.get("type") == "literal_error":  # "should be 'a' or 'b'": say what was sent too
+            what += f", not {_short(err.get('input'))}"
+        parts.append(f"{where}: {what}")
     return "; ".join(parts)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass(frozen=True)

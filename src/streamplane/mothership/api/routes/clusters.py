@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from streamplane.models import api as s
 from streamplane.mothership.api import views
+from streamplane.mothership.api.availability import check_availability
 from streamplane.mothership.api.deps import Auth, Ctx, IdempotencyKey, IfMatch, expected_generation
 from streamplane.mothership.api.errors import ERRORS, ApiError
 from streamplane.mothership.api.idempotency import dump, idempotent
@@ -36,6 +37,7 @@ def create_cluster(ctx: Ctx, body: s.ClusterCreate, request: Request,
         if body.type != "dedicated" and body.cku is not None:
             raise ApiError(422, "invalid_request", f"a {body.type} cluster has no cku; "
                            "only dedicated clusters are sized in CKUs")
+        check_availability(ctx, body)
         with ctx.store.transaction() as tx:
             lc = tx.logical_clusters.create(name=body.name, type=body.type,  # type: ignore[arg-type]
                                             kafka_version=body.kafka_version, zones=body.zones,
