@@ -14,14 +14,14 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
 import pytest
 
-from streamplane.cli.fleet import FleetDeployment
 from streamplane.mothership.server import MothershipLayout
+from streamplane.proc.netns import Fleet
 from streamplane.testing import (
     Platform,
     SequenceProducer,
@@ -87,25 +87,61 @@ def test_each_satellite_is_a_host_of_its_own_and_the_system_cluster_spans_three_
         assert b["host"] == sat["host"] and _netns_of(b["pid"]) == _netns_of(sat["pid"])
 
 
-def test_a_multi_zone_cluster_loses_no_acknowledged_message_when_a_zone_dies(fleet: Platform) -> None:
+@dataclass
+class Spread:
+    """The multi-zone dedicated cluster the tests share, and a client config for it."""
+
+    pc: dict[str, Any]
+    client: dict[str, str]
+    satellites: dict[str, dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def spread(fleet: Platform) -> Spread:
     cluster = json.loads(cli(fleet, "cluster", "create", "spread", "--type", "dedicated", "--cku", "1",
-                             "--zones", "3", "--wait", "-o", "json", timeout=900))
-    assert cluster["status"] == "RUNNING", cluster
+                             "--availability", "multi-zone", "--wait", "-o", "json", timeout=900))
+    assert cluster["status"] == "RUNNING" and cluster["availability"] == "multi-zone", cluster
     doc = status_doc(fleet)
     sats = {s["name"]: s for s in doc["satellites"]}
     (pc,) = [c for c in doc["clusters"] if c["id"] != "system"]
+    assert sorted(cluster["bootstrap"].split(",")) == sorted(f"{b['host']}:{b['port']}" for b in pc["brokers"])
+    key = json.loads(cli(fleet, "api-key", "create", "--cluster", "spread", "-o", "json"))
+    props = parse_properties(cli(fleet, "kafka-config", "--cluster", "spread", "--api-key", key["key"],
+                                 "--secret", key["secret"]))
+    return Spread(pc, {k: v for k, v in props.items() if k != "sasl.jaas.config"}, sats)
+
+
+def kafka_pids(satellite: str) -> set[int]:
+    return {p.pid for p in psutil.process_iter(["cmdline"])
+            if f"/satellites/{satellite}/clusters/" in " ".join(p.info["cmdline"] or [])
+            and "kafka.Kafka" in " ".join(p.info["cmdline"] or [])}
+
+
+def cluster_converged(fleet: Platform, pc_id: str) -> bool:
+    c = [x for x in status_doc(fleet)["clusters"] if x["id"] == pc_id]
+    return bool(c) and c[0]["status"] == "HEALTHY" and c[0]["under_replicated_partitions"] == 0
+
+
+def verify(producer: SequenceProducer, client: dict[str, str], topic: str, what: str) -> None:
+    assert producer.errors == []
+    gaps = [b - a for a, b in zip(producer.ack_times, producer.ack_times[1:], strict=False)]
+    print(f"{what}: {len(producer.acked)} acknowledged, longest gap between acknowledgements "
+          f"{max(gaps):.2f} s")
+    values = consume_sequences(client, topic, len(producer.acked), 120)
+    assert len(values) == len(set(values)), "a message was duplicated"
+    assert set(values) >= producer.acked, f"{len(producer.acked - set(values))} acknowledged message(s) lost"
+
+
+def test_a_multi_zone_cluster_loses_no_acknowledged_message_when_a_zone_dies(
+        fleet: Platform, spread: Spread) -> None:
+    sats, pc = spread.satellites, spread.pc
     brokers = pc["brokers"]
     assert sorted(b["zone"] for b in brokers) == list(ZONES)
     assert len({b["satellite"] for b in brokers}) == 3
     for b in brokers:  # each broker runs in its satellite's namespace and advertises its address
         assert b["host"] == sats[b["satellite"]]["host"]
         assert _netns_of(b["pid"]) == _netns_of(sats[b["satellite"]]["pid"])
-    assert sorted(cluster["bootstrap"].split(",")) == sorted(f"{b['host']}:{b['port']}" for b in brokers)
-
-    key = json.loads(cli(fleet, "api-key", "create", "--cluster", "spread", "-o", "json"))
-    props = parse_properties(cli(fleet, "kafka-config", "--cluster", "spread", "--api-key", key["key"],
-                                 "--secret", key["secret"]))
-    rdkafka = {k: v for k, v in props.items() if k != "sasl.jaas.config"}
+    rdkafka = spread.client
     topic = f"zone-loss-{uuid.uuid4().hex[:6]}"
     cli(fleet, "topic", "create", topic, "--cluster", "spread", "--partitions", "6")
 
@@ -114,8 +150,7 @@ def test_a_multi_zone_cluster_loses_no_acknowledged_message_when_a_zone_dies(fle
         wait_for(lambda: len(producer.acked) >= 1000, 120, "1000 acknowledged messages before the loss")
         # the whole of zone c: its satellite and every Kafka process it runs, killed -9
         lost = next(s for s in sats.values() if s["zone"] == "zone-c")
-        victims = [lost["pid"]] + [p.pid for p in psutil.process_iter(["cmdline"])
-                                    if f"/satellites/{lost['name']}/clusters/" in " ".join(p.info["cmdline"] or [])]
+        victims = [lost["pid"], *kafka_pids(lost["name"])]
         assert len(victims) >= 3, "zone c runs a satellite, a system-cluster node and a broker"
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
@@ -125,21 +160,11 @@ def test_a_multi_zone_cluster_loses_no_acknowledged_message_when_a_zone_dies(fle
         # the zone returns: `up` starts its satellite again, which restarts its nodes
         res = streamplane("up", "--detach", "--data-dir", str(fleet.data_dir), timeout=600)
         assert res.returncode == 0, res.stdout + res.stderr
-
-        def converged() -> bool:
-            c = [x for x in status_doc(fleet)["clusters"] if x["id"] == pc["id"]]
-            return bool(c) and c[0]["status"] == "HEALTHY" and c[0]["under_replicated_partitions"] == 0
-
-        wait_for(converged, 300, "the cluster to be healthy again with zone c back", interval=2)
+        wait_for(lambda: cluster_converged(fleet, pc["id"]), 300,
+                 "the cluster to be healthy again with zone c back", interval=2)
     finally:
         producer.stop()
-    assert producer.errors == []
-    gaps = [b - a for a, b in zip(producer.ack_times, producer.ack_times[1:], strict=False)]
-    print(f"zone loss: {len(producer.acked)} acknowledged, longest gap between acknowledgements "
-          f"{max(gaps):.2f} s")
-    values = consume_sequences(rdkafka, topic, len(producer.acked), 120)
-    assert len(values) == len(set(values)), "a message was duplicated"
-    assert set(values) >= producer.acked, f"{len(producer.acked - set(values))} acknowledged message(s) lost"
+    verify(producer, rdkafka, topic, "zone loss")
     # no node runs twice after the zone came back
     cmdlines = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])]
     for b in brokers:
@@ -147,7 +172,31 @@ def test_a_multi_zone_cluster_loses_no_acknowledged_message_when_a_zone_dies(fle
         assert sum(config in c and "kafka.Kafka" in c for c in cmdlines) == 1, b
 
 
-def test_up_refuses_a_zone_count_it_cannot_build(tmp_path: Path) -> None:
-    res = streamplane("up", "--zones", "9", "--detach", "--data-dir", str(tmp_path))
-    assert res.returncode != 0 and "--zones" in res.stderr
-    assert not FleetDeployment.exists(tmp_path)
+def test_a_satellite_cut_off_keeps_its_nodes_running_and_converges_once_healed(
+        fleet: Platform, spread: Spread) -> None:
+    hosts = Fleet.load(fleet.data_dir / "fleet.json")
+    before = kafka_pids("sat-b")
+    satellite_pid = spread.satellites["sat-b"]["pid"]
+    assert len(before) == 2, "sat-b runs a system-cluster node and a broker of the cluster"
+    topic = f"split-{uuid.uuid4().hex[:6]}"
+    cli(fleet, "topic", "create", topic, "--cluster", "spread", "--partitions", "6")
+    producer = SequenceProducer(spread.client, topic, rate_per_s=300).start()
+    try:
+        wait_for(lambda: len(producer.acked) >= 1000, 120, "1000 acknowledged messages before the split")
+        hosts.cut("sat-b")
+        cut_at = time.monotonic()
+        try:
+            wait_for(lambda: producer.acked_since(cut_at + 5) >= 1000, 180,
+                     "1000 more acknowledgements with sat-b cut off")
+            settle_until = cut_at + 30  # longer than a broker's session: Kafka fences it
+            time.sleep(max(0.0, settle_until - time.monotonic()))
+            assert kafka_pids("sat-b") == before, "a satellite cut off must not stop or restart its nodes"
+            assert psutil.pid_exists(satellite_pid)
+        finally:
+            hosts.heal("sat-b")
+        wait_for(lambda: cluster_converged(fleet, spread.pc["id"]), 300,
+                 "the cluster to converge after the split healed", interval=2)
+    finally:
+        producer.stop()
+    assert kafka_pids("sat-b") == before
+    verify(producer, spread.client, topic, "split of sat-b")
