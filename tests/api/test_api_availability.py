@@ -149,3 +149,15 @@ def test_multi_zone_is_accepted_over_three_zones(fleet: FleetApp) -> None:
     assert (created["cluster"]["zones"], created["cluster"]["availability"]) == (3, "multi-zone")
     assert created["operation"]["kind"] == "create_cluster"
     assert fleet.store.logical_clusters.get_by_name("wide").zones == 3
+
+
+def test_a_satellite_not_heard_from_within_the_timeout_is_listed_as_lost(fleet: FleetApp) -> None:
+    fleet.directory.connect("zone-a")
+    fleet.directory.connect("zone-b", age_s=MAX_AGE_S * 2)
+    for info in fleet.directory.satellites:  # the reconciler records every satellite it hears of
+        fleet.store.satellites.upsert(info.name, zone=info.zone, capacity={"max_brokers": 20})
+    fleet.store.satellites.upsert("sat-gone", zone="zone-c", capacity={"max_brokers": 20})
+    listed = {x["name"]: x for x in fleet.client.get("/v1/satellites").json()}
+    assert {n: x["state"] for n, x in listed.items()} == {
+        "sat-1": "connected", "sat-2": "lost", "sat-gone": "lost"}
+    assert listed["sat-1"]["host"] == "127.0.0.1" and listed["sat-gone"]["last_seen_at"] is None

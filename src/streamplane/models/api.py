@@ -158,6 +158,11 @@ class SatelliteOut(BaseModel):
     name: str
     zone: str
     capacity: dict[str, Any]
+    host: str | None = Field(default=None, description="the address its Kafka nodes bind and advertise")
+    state: Literal["connected", "lost", "unknown"] = Field(
+        default="unknown", description="lost: not heard from within the lost timeout; unknown: "
+        "the mothership has not read the satellites' announcements")
+    last_seen_at: float | None = Field(default=None, description="its last announcement (Unix time)")
 
 
 class ErrorBody(BaseModel):

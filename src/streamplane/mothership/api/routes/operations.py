@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter
 
 from streamplane.models import api as s
@@ -14,8 +16,18 @@ router = APIRouter(prefix="/v1", dependencies=[Auth])
 
 @router.get("/satellites")
 def list_satellites(ctx: Ctx) -> list[s.SatelliteOut]:
-    return [s.SatelliteOut(name=x.name, zone=x.zone, capacity=x.capacity)
-            for x in ctx.store.satellites.list()]
+    """Every satellite ever recorded; one not heard from within the scheduler's
+    ``satellite_max_age_s`` is lost (and given no new clusters)."""
+    heard = {x.name: x for x in ctx.directory.all()} if ctx.directory is not None else None
+    out = []
+    for x in ctx.store.satellites.list():
+        info = heard.get(x.name) if heard is not None else None
+        state = "unknown" if heard is None else "lost" if info is None or (
+            time.time() - info.updated_at > ctx.satellite_max_age_s) else "connected"
+        out.append(s.SatelliteOut(name=x.name, zone=x.zone, capacity=x.capacity,
+                                  host=info.host if info else None, state=state,
+                                  last_seen_at=info.updated_at if info else None))
+    return out
 
 
 @router.get("/operations/{op_id}", responses=ERRORS)
