@@ -15,11 +15,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from kafka import KafkaConsumer, KafkaProducer
 
+from streamplane.engine.distribution import EngineResolver
 from streamplane.mothership.server import MothershipLayout
 from streamplane.proc.netns import Fleet
 from streamplane.testing import (
@@ -31,6 +34,7 @@ from streamplane.testing import (
     streamplane,
     wait_for,
 )
+from streamplane.versions import DEFAULT_KAFKA_VERSION
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(1800)]
 
@@ -200,3 +204,37 @@ def test_a_satellite_cut_off_keeps_its_nodes_running_and_converges_once_healed(
         producer.stop()
     assert kafka_pids("sat-b") == before
     verify(producer, spread.client, topic, "split of sat-b")
+
+
+def test_kafka_python_and_the_java_client_reach_brokers_in_every_zone(
+        fleet: Platform, spread: Spread, tmp_path: Path) -> None:
+    topic = f"clients-{uuid.uuid4().hex[:6]}"
+    cli(fleet, "topic", "create", topic, "--cluster", "spread", "--partitions", "3")
+    c = spread.client
+    common = {"bootstrap_servers": c["bootstrap.servers"].split(","),
+              "security_protocol": c["security.protocol"], "sasl_mechanism": c["sasl.mechanism"],
+              "sasl_plain_username": c["sasl.username"], "sasl_plain_password": c["sasl.password"]}
+    producer = KafkaProducer(acks="all", **common)
+    for i in range(60):  # keys over every partition, so every zone's leader is written to
+        producer.send(topic, key=str(i).encode(), value=f"py-{i}".encode()).get(timeout=30)
+    producer.close()
+    java_config = tmp_path / "client.properties"
+    java_config.write_text(cli(fleet, "kafka-config", "--cluster", "spread", "--api-key",
+                               c["sasl.username"], "--secret", c["sasl.password"]))
+    classpath = EngineResolver().resolve(DEFAULT_KAFKA_VERSION).classpath
+
+    def tool(main: str, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(["java", "-Xmx128m", "-cp", classpath, main, "--bootstrap-server",
+                               c["bootstrap.servers"], "--command-config", str(java_config), *args],
+                              input=stdin, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    tool("org.apache.kafka.tools.ConsoleProducer", "--topic", topic, stdin="j1\nj2\nj3\n")
+    out = tool("org.apache.kafka.tools.consumer.ConsoleConsumer", "--topic", topic, "--from-beginning",
+               "--max-messages", "63", "--group", "jvm-readers", "--timeout-ms", "60000")
+    assert sorted(out.split()) == sorted([f"py-{i}" for i in range(60)] + ["j1", "j2", "j3"])
+    consumer = KafkaConsumer(topic, group_id="py-readers", auto_offset_reset="earliest",
+                             consumer_timeout_ms=15000, **common)
+    assert len({r.value for r in consumer}) == 63
+    consumer.close()
