@@ -129,3 +129,31 @@ def test_one_status_from_every_satellites_report() -> None:
     assert silent is not None and silent.status == ClusterState.DEGRADED
     assert silent.observed_generation is None and "no report from satellite sat-b" in silent.message
     assert merge("sat-a", {"sat-a": None}) is None
+
+
+def test_scaling_out_a_multi_zone_cluster_continues_its_zone_rotation_on_other_satellites(
+        world: World) -> None:
+    world.directory.satellites = list(FLEET)
+    lc = world.create("orders", ClusterType.DEDICATED, cku=1, zones=3)
+    world.cycle()
+    pc = world.pc(lc.id)
+    first = {b.id: b.satellite for b in pc.spec.brokers}
+    assert sorted(first.values()) == ["sat-a1", "sat-b1", "sat-c1"]
+    world.cycle()  # published
+    ports = {1: 21001, 2: 21002, 3: 21003}
+    for i in (1, 2, 3):
+        world.statuses.set(report(pc.spec, first[i], [i], ports, ClusterState.STARTING, observed=0))
+    world.cycle()  # controller ports recorded: generation 2
+    pc = world.pc(lc.id)
+    for i in (1, 2, 3):
+        world.statuses.set(report(pc.spec, first[i], [i], ports))
+    world.cycle()
+    assert world.lc(lc.id).status == LogicalClusterStatus.RUNNING
+    world.scale(world.lc(lc.id), 3)
+    said = world.cycle()
+    pc = world.pc(lc.id)
+    assert said == f"cluster orders: adding broker(s) 4, 5 to {pc.id} (generation 3)"
+    assert [(b.id, b.zone, b.satellite) for b in pc.spec.brokers][3:] == [
+        (4, "zone-a", "sat-a2"), (5, "zone-b", "sat-b2")]
+    assert {b.id: b.host for b in pc.spec.brokers}[4] == "127.0.0.1"
+    assert world.cycle().startswith(f"published {pc.id} generation 3 to satellites sat-a1, sat-a2, sat-b1")
