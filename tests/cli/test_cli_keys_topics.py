@@ -109,6 +109,17 @@ def test_kafka_config_prints_client_properties(live_api: LiveApi, streamplane: I
         "bootstrap.servers": BOOTSTRAP, "security.protocol": "SASL_PLAINTEXT",
         "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": key, "sasl.password": "from-env"}
 
+    # a properties file librdkafka reads as is (kcat -F, confluent-kafka): no JAAS line
+    res = streamplane("kafka-config", "--cluster", "shop", "--api-key", key, "--secret", "s3",
+                      "--format", "librdkafka", "--data-dir", d)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines() == [f"bootstrap.servers={BOOTSTRAP}", "security.protocol=SASL_PLAINTEXT",
+                                       "sasl.mechanism=SCRAM-SHA-512", f"sasl.username={key}",
+                                       "sasl.password=s3"]
+    java = streamplane("kafka-config", "--cluster", "shop", "--api-key", key, "--secret", "s3",
+                       "--format", "java", "--data-dir", d)
+    assert java.exit_code == 0 and "sasl.jaas.config=" in java.stdout
+
 
 def test_kafka_config_refusals(live_api: LiveApi, streamplane: Invoke) -> None:
     d = str(live_api.data_dir)

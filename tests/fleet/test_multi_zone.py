@@ -110,9 +110,11 @@ def spread(fleet: Platform) -> Spread:
     (pc,) = [c for c in doc["clusters"] if c["id"] != "system"]
     assert sorted(cluster["bootstrap"].split(",")) == sorted(f"{b['host']}:{b['port']}" for b in pc["brokers"])
     key = json.loads(cli(fleet, "api-key", "create", "--cluster", "spread", "-o", "json"))
+    # the librdkafka form is given to confluent-kafka as it is
     props = parse_properties(cli(fleet, "kafka-config", "--cluster", "spread", "--api-key", key["key"],
-                                 "--secret", key["secret"]))
-    return Spread(pc, {k: v for k, v in props.items() if k != "sasl.jaas.config"}, sats)
+                                 "--secret", key["secret"], "--format", "librdkafka"))
+    assert "sasl.jaas.config" not in props
+    return Spread(pc, props, sats)
 
 
 def kafka_pids(satellite: str) -> set[int]:

@@ -83,18 +83,19 @@ def api_key_revoke(api: ApiClient, key: str) -> None:
 @click.option("--api-key", "key", required=True, metavar="KEY", help="An API key of the cluster.")
 @click.option("--secret", required=True, envvar="STREAMPLANE_API_SECRET", metavar="SECRET",
               help="The key's secret (or set STREAMPLANE_API_SECRET, which keeps it out of shell history).")
-@click.option("--format", "fmt", type=click.Choice(["properties", "librdkafka-json"]), default="properties",
-              show_default=True,
-              help="properties: a client properties file, with the Java-only sasl.jaas.config line; "
-                   "librdkafka-json: a JSON dict of the same settings without that line, which librdkafka "
-                   "rejects.")
+@click.option("--format", "fmt", type=click.Choice(["java", "librdkafka", "properties", "librdkafka-json"]),
+              default="java", show_default=True,
+              help="java (or properties): a client properties file, with the Java-only sasl.jaas.config "
+                   "line; librdkafka: a properties file confluent-kafka and kcat (-F) read as is, without "
+                   "that line, which librdkafka rejects; librdkafka-json: the same as a JSON dict.")
 @with_api
 def kafka_config(api: ApiClient, cluster_ref: str, key: str, secret: str, fmt: str) -> None:
     """Print the settings a Kafka client needs to reach the cluster with an API key.
 
-    The default properties format is ready for Java clients (--producer.config,
+    The default java format is ready for Java clients (--producer.config,
     --command-config). librdkafka-based clients (confluent-kafka, kcat, ...) do not
-    know sasl.jaas.config: use --format librdkafka-json for a JSON dict without it.
+    know sasl.jaas.config: use --format librdkafka (a properties file) or
+    librdkafka-json (a JSON dict) without it.
     """
     c = api.get_cluster(cluster_ref)
     live = {k.key for k in api.list_api_keys(c.id)}
@@ -107,6 +108,10 @@ def kafka_config(api: ApiClient, cluster_ref: str, key: str, secret: str, fmt: s
     settings = client_settings(c.bootstrap, key, secret, c.security_protocol)
     if fmt == "librdkafka-json":
         print_json(settings)
+        return
+    if fmt == "librdkafka":
+        for name, value in settings.items():
+            click.echo(f"{name}={value}")
         return
     settings["sasl.jaas.config"] = (f'{JAAS_LOGIN_MODULE} required username={_jaas_quote(key)} '
                                     f'password={_jaas_quote(secret)};')
