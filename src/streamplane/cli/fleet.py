@@ -156,10 +156,14 @@ class FleetDeployment:
     def ensure_channel(self, psc: PhysicalClusterSpec, status: ClusterStatus) -> ChannelConfig:
         """The channel config the mothership and satellites share (made once, kept)."""
         path = self.mothership.channel_file
-        if path.exists():
-            return ChannelConfig.load(path)
         if not status.bootstrap:
             raise LocalError("the system cluster reports no client address")
+        if path.exists():
+            config = ChannelConfig.load(path)
+            if config.bootstrap != status.bootstrap:  # its nodes chose other ports this time
+                config = config.model_copy(update={"bootstrap": status.bootstrap})
+                config.save(path)
+            return config
         config = ChannelConfig(bootstrap=status.bootstrap, username=psc.super_user.name,
                                password=psc.super_user.password,
                                encryption_key=ChannelConfig.new_encryption_key())
