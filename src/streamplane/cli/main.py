@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -104,8 +105,12 @@ def up(data_dir: Path | None, detach: bool, timeout: float, db_url: str | None,
         fail(str(exc))
         return
     _print_summary(local, sat_pid, status, api_url)
-    if detach:
-        return
+    if not detach:
+        _run_until_stopped(lambda: local.satellite_pid() is not None, local.down)
+
+
+def _run_until_stopped(running: Callable[[], bool], down: Callable[[], list[str]]) -> None:
+    """Wait for Ctrl-C or SIGTERM (or for ``running`` to turn false), then stop everything."""
     click.echo("running; press Ctrl-C to stop everything", err=True)
     stop = {"now": False}
 
@@ -114,9 +119,9 @@ def up(data_dir: Path | None, detach: bool, timeout: float, db_url: str | None,
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    while not stop["now"] and local.satellite_pid() is not None:
+    while not stop["now"] and running():
         time.sleep(0.5)
-    for line in local.down():
+    for line in down():
         click.echo(line, err=True)
 
 
@@ -138,20 +143,8 @@ def _up_fleet(deployment: FleetDeployment, detach: bool, timeout: float, db_url:
     click.echo(f"  system cluster     Kafka {status.kafka_version}, {status.status}, "
                f"bootstrap {status.bootstrap}")
     click.echo(f"  stop with          streamplane down --data-dir {deployment.data_dir}")
-    if detach:
-        return
-    click.echo("running; press Ctrl-C to stop everything", err=True)
-    stop = {"now": False}
-
-    def _stop(*_: Any) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    while not stop["now"]:
-        time.sleep(0.5)
-    for line in deployment.down():
-        click.echo(line, err=True)
+    if not detach:
+        _run_until_stopped(lambda: True, deployment.down)
 
 
 def _print_summary(local: LocalDeployment, sat_pid: int, status: ClusterStatus, api_url: str) -> None:
