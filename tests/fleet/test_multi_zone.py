@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -22,6 +24,7 @@ import psutil
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
+from streamplane.credentials.cluster_ca import CertificateAuthority
 from streamplane.engine.distribution import EngineResolver
 from streamplane.mothership.server import MothershipLayout
 from streamplane.proc.netns import Fleet
@@ -240,3 +243,21 @@ def test_kafka_python_and_the_java_client_reach_brokers_in_every_zone(
                              consumer_timeout_ms=15000, **common)
     assert len({r.value for r in consumer}) == 63
     consumer.close()
+
+
+def test_hosts_talk_to_each_other_over_tls_with_the_clusters_own_ca(fleet: Platform, spread: Spread) -> None:
+    """The controller and replication listeners of every node serve a certificate from the
+    cluster's CA for the node's own address; another CA is not trusted."""
+    doc = status_doc(fleet)
+    stranger = ssl.create_default_context(cadata=CertificateAuthority.new("stranger").cert_pem)
+    for cluster in doc["clusters"]:
+        for b in cluster["brokers"]:
+            ca = fleet.data_dir / "satellites" / b["satellite"] / "clusters" / cluster["id"] / "ca.pem"
+            trusted = ssl.create_default_context(cafile=str(ca))
+            for port in (b["internal_port"], b["controller_port"]):
+                with socket.create_connection((b["host"], port), timeout=10) as raw, \
+                        trusted.wrap_socket(raw, server_hostname=b["host"]) as tls:
+                    assert tls.version() in ("TLSv1.2", "TLSv1.3")
+                with socket.create_connection((b["host"], port), timeout=10) as raw, \
+                        pytest.raises(ssl.SSLCertVerificationError):
+                    stranger.wrap_socket(raw, server_hostname=b["host"])

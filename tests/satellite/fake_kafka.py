@@ -187,7 +187,8 @@ class FakeKafka:
     def node(self, node_id: int, handle: ProcessHandle | None = None) -> FakeNode:
         return FakeNode(node_id, self.host, handle)
 
-    def probe(self, internal_bootstrap: str, user: str, password: str) -> FakeProbe:
+    def probe(self, internal_bootstrap: str, user: str, password: str,
+              ca_file: str | None = None) -> FakeProbe:
         return FakeProbe(self.host)
 
     async def unregister(self, psc: PhysicalClusterSpec, bootstrap: str, broker_ids: list[int],

@@ -11,8 +11,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from streamplane.models.psc import PhysicalClusterSpec
+from streamplane.credentials.cluster_ca import CertificateAuthority
+from streamplane.models.psc import ClusterTls, PhysicalClusterSpec
 from streamplane.models.status import ClusterState, ClusterStatus, NodeState
 from streamplane.satellite import cluster
 from streamplane.satellite.cluster import ClusterWorker
@@ -283,3 +285,14 @@ def test_only_the_coordinating_satellite_unregisters_a_removed_broker_once_kafka
     assert host.unregistered == []  # sat-b does not coordinate
     assert "unregistered broker(s) 4" in cycle(workers["sat-a"]) + cycle(workers["sat-a"])
     assert host.unregistered == [4]
+
+
+def test_tls_of_a_running_cluster_cannot_be_switched(host: FakeHost, tmp_path: Path) -> None:
+    ca = CertificateAuthority.new("trio")
+    worker = worker_for(host, tmp_path, BASE)
+    cycle(worker)
+    with_tls = BASE.model_copy(update={"generation": 2, "tls": ClusterTls(
+        ca_cert=ca.cert_pem, ca_key=SecretStr(ca.key_pem))})
+    assert worker.offer(with_tls) == ("refused trio generation 2: TLS between the hosts of a running "
+                                      "cluster cannot be turned on, off or to another CA yet")
+    assert worker.spec == BASE

@@ -7,10 +7,13 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
+from streamplane.credentials.cluster_ca import CertificateAuthority
 from streamplane.models import ClusterState, ClusterStatus
+from streamplane.models.psc import ClusterTls
 from streamplane.mothership.store import (
     AlreadyExistsError,
     ClusterType,
@@ -181,3 +184,17 @@ def test_physical_cluster_needs_a_known_satellite_and_a_fresh_id(
     with pytest.raises(AlreadyExistsError, match="pkc-abc123"):
         store.physical_clusters.create(psc, kind=PhysicalClusterKind.SHARED)
     assert [p.id for p in store.physical_clusters.list(satellite=satellite)] == [psc.id]
+
+
+def test_the_cluster_ca_key_is_encrypted_at_rest_too(
+    store: Store, satellite: str, db_url: URL, secret_box: SecretBox
+) -> None:
+    ca = CertificateAuthority.new("pkc-ca")
+    psc = sample_psc(satellite=satellite, password=PASSWORD).model_copy(
+        update={"tls": ClusterTls(ca_cert=ca.cert_pem, ca_key=SecretStr(ca.key_pem))})
+    created = store.physical_clusters.create(psc, kind=PhysicalClusterKind.DEDICATED)
+    assert created.spec.tls is not None and created.spec.tls.ca_key.get_secret_value() == ca.key_pem
+    raw = _raw_spec(db_url, psc.id)
+    assert "PRIVATE KEY" not in raw and ca.cert_pem.splitlines()[1] in raw  # the certificate is public
+    token = json.loads(raw)["tls"]["ca_key"]
+    assert secret_box.decrypt(token.removeprefix("fernet:")) == ca.key_pem

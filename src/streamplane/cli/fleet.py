@@ -30,6 +30,7 @@ from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec, SuperUser, n
 from streamplane.models.status import ClusterState, ClusterStatus
 from streamplane.mothership.cluster_status import merge
 from streamplane.mothership.gateways import stop_gateways
+from streamplane.mothership.scheduler import cluster_tls
 from streamplane.mothership.server import MothershipLayout
 from streamplane.proc import netns, process
 from streamplane.proc.netns import Fleet
@@ -249,4 +250,5 @@ def _system_spec(fleet: Fleet) -> PhysicalClusterSpec:
         brokers=tuple(brokers),
         broker_configs={"log.retention.hours": "168"},
         super_user=SuperUser(password=secrets.token_urlsafe(24)),
+        tls=cluster_tls(SYSTEM_CLUSTER_ID) if len(brokers) > 1 else None,
     )

@@ -107,6 +107,26 @@ class SuperUser(_Model):
         return v.get_secret_value() if ctx.get("reveal_secrets") else str(v)
 
 
+class ClusterTls(_Model):
+    """The cluster's own CA: its nodes' controller and replication listeners use TLS with
+    certificates each satellite issues from it (``credentials/cluster_ca.py``)."""
+
+    ca_cert: str = Field(min_length=1, description="PEM")
+    ca_key: SecretStr = Field(description="PEM (PKCS#8)")
+
+    @field_validator("ca_cert")
+    @classmethod
+    def _pem(cls, v: str) -> str:
+        if "-----BEGIN CERTIFICATE-----" not in v:
+            raise ValueError("tls.ca_cert must be a PEM certificate")
+        return v
+
+    @field_serializer("ca_key", when_used="json")
+    def _reveal_for_wire(self, v: SecretStr, info: Any) -> str:
+        ctx = info.context or {}
+        return v.get_secret_value() if ctx.get("reveal_secrets") else str(v)
+
+
 class PhysicalClusterSpec(_Model):
     """Desired state of one physical (real Kafka) cluster."""
 
@@ -127,6 +147,9 @@ class PhysicalClusterSpec(_Model):
     broker_configs: dict[str, str] = Field(default_factory=dict)
     jvm: JvmSpec = JvmSpec()
     super_user: SuperUser
+    #: TLS between the cluster's hosts (controller and replication listeners); None keeps
+    #: them plaintext SASL, for clusters on one host
+    tls: ClusterTls | None = None
     #: shared clusters: tenant (logical cluster id) -> the cell (``BrokerSpec.cell``) its
     #: replicas live in; a tenant not listed lives in ``cell-0``. Not Kafka configuration:
     #: the mothership's balancer reads it, the satellite ignores it.

@@ -16,7 +16,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from streamplane.models.psc import BrokerSpec, PhysicalClusterSpec, new_kafka_cluster_id
+from pydantic import SecretStr
+
+from streamplane.credentials.cluster_ca import CertificateAuthority
+from streamplane.models.psc import BrokerSpec, ClusterTls, PhysicalClusterSpec, new_kafka_cluster_id
 from streamplane.models.satellite import SatelliteInfo
 from streamplane.mothership.sizing import kept_specs
 from streamplane.settings import BROKER_HEAP_MB
@@ -132,6 +135,12 @@ def place_brokers(
     return out
 
 
+def cluster_tls(cluster_id: str) -> ClusterTls:
+    """A new CA for a cluster whose nodes talk to each other across hosts."""
+    ca = CertificateAuthority.new(cluster_id)
+    return ClusterTls(ca_cert=ca.cert_pem, ca_key=SecretStr(ca.key_pem))
+
+
 def spread_brokers(first_id: int, satellites: Sequence[SatelliteInfo], cell: str = DEFAULT_CELL,
                    ) -> tuple[BrokerSpec, ...]:
     """Brokers from ``first_id`` on ``satellites`` (one each, in order), in their zones."""
@@ -171,6 +180,7 @@ def physical_cluster_spec(
         },
         jvm={"heap_mb": settings.broker_heap_mb},
         super_user={"password": secrets.token_urlsafe(24)},
+        tls=cluster_tls(cluster_id) if len({s.name for s in spread}) > 1 else None,
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamplane.engine import EngineError, KafkaDistribution
-from streamplane.files import read_json, write_json
+from streamplane.files import read_json, write_json, write_private
 from streamplane.models.psc import PhysicalClusterSpec, new_kafka_cluster_id
 from streamplane.models.status import ClusterState, ClusterStatus, NodeStatus
 from streamplane.proc.process import ProcessHandle
@@ -135,7 +135,7 @@ class ClusterWorker:
         #: the Kafka node of each node id
         self.runners: dict[int, KafkaNode] = {}
         self._probe: KafkaProbe | None = None
-        self._probe_key: tuple[str, str] | None = None
+        self._probe_key: tuple[str, str, str | None] | None = None
         self._report = HealthReport()
         self._last_error: str | None = None
         self._deleted = False
@@ -203,6 +203,9 @@ class ClusterWorker:
                     f"to {psc.kafka_cluster_id} on an existing cluster")
         if psc.super_user != self.spec.super_user:
             return "the super-user of a running cluster cannot change (rotation is not supported yet)"
+        if psc.tls != self.spec.tls:
+            return ("TLS between the hosts of a running cluster cannot be turned on, off or "
+                    "to another CA yet")
         if psc.controller_ids() != self.spec.controller_ids():
             return (f"the controller quorum cannot change from nodes {self.spec.controller_ids()} to "
                     f"{psc.controller_ids()}; keep the controllers' brokers when scaling")
@@ -430,15 +433,24 @@ class ClusterWorker:
         if not bootstrap:  # only dedicated controllers here: ask the brokers elsewhere
             bootstrap = ",".join(f"{psc.node_host(b.id)}:{b.internal_port}" for b in psc.brokers
                                  if b.internal_port)
-        key = (bootstrap, psc.super_user.password.get_secret_value())
+        ca_file = self._ca_file(psc)
+        key = (bootstrap, psc.super_user.password.get_secret_value(), ca_file)
         if self._probe is None or self._probe_key != key:
-            self._probe = self.kafka.probe(bootstrap, psc.super_user.name, key[1])
+            self._probe = self.kafka.probe(bootstrap, psc.super_user.name, key[1], ca_file)
             self._probe_key = key
         # the quorum leader as this satellite's controllers see it (its brokers, which follow
         # the quorum, when it runs no controller)
         metrics = ([(p.host, p.ports.metrics) for p in plans.values() if p.is_controller]
                    or [(p.host, p.ports.metrics) for p in plans.values()])
         return await self._probe.check(metrics)
+
+    def _ca_file(self, psc: PhysicalClusterSpec) -> str | None:
+        if psc.tls is None:
+            return None
+        path = self.layout.ca_file
+        if not path.exists() or path.read_text() != psc.tls.ca_cert:
+            write_private(path, psc.tls.ca_cert)
+        return str(path)
 
     async def _after_health(
         self, psc: PhysicalClusterSpec, plans: dict[int, NodePlan], digests: dict[int, str]

@@ -50,6 +50,11 @@ class ClusterLayout:
     def state_file(self) -> Path:
         return self.root / "cluster.json"
 
+    @property
+    def ca_file(self) -> Path:
+        """The cluster's CA (PEM), for the satellite's own clients of its TLS listeners."""
+        return self.root / "ca.pem"
+
     def node_dir(self, node_id: int) -> Path:
         return self.root / "nodes" / str(node_id)
 

@@ -23,7 +23,7 @@ from streamplane.mothership.store.secretbox import SecretBox
 
 KIND = "physical cluster"
 #: where the PSC keeps secrets; each is encrypted before the spec reaches the database
-SECRET_PATHS: tuple[tuple[str, ...], ...] = (("super_user", "password"),)
+SECRET_PATHS: tuple[tuple[str, ...], ...] = (("super_user", "password"), ("tls", "ca_key"))
 #: marks an encrypted value in the stored JSON
 SEALED_PREFIX = "fernet:"
 

@@ -78,8 +78,11 @@ def render_server_properties(
     node: NodePlan,
     voters: dict[int, tuple[str, int]],
     log_dir: str,
+    tls_dir: str | None = None,
 ) -> str:
-    """``voters`` maps each controller node id to its controller address and port."""
+    """``voters`` maps each controller node id to its controller address and port; with
+    ``tls_dir`` (``psc.tls``) the controller and replication listeners use TLS with the
+    PEM files there (see ``tls_configs``)."""
     host = node.host
     su = psc.super_user.name
     pw = psc.super_user.password.get_secret_value()
@@ -115,11 +118,31 @@ def render_server_properties(
         })
         if node.zone:
             props["broker.rack"] = node.zone
+    if tls_dir is not None:
+        props.update(tls_configs(tls_dir))
     props["listeners"] = ",".join(listeners)
     merged = {**default_broker_configs(psc), **psc.broker_configs, **props}
     lines = ["# Rendered by the Streamplane satellite; edits are overwritten."]
     lines += [f"{k}={_escape(v)}" for k, v in sorted(merged.items())]
     return "\n".join(lines) + "\n"
+
+
+#: files a node's TLS directory holds: the key and chain Kafka serves, and the cluster CA
+KEYSTORE_FILE = "keystore.pem"
+CA_FILE = "ca.pem"
+
+
+def tls_configs(tls_dir: str) -> dict[str, str]:
+    """CONTROLLER and INTERNAL over SASL_SSL, trusting only the cluster's CA; the plain
+    ``ssl.*`` settings serve the client side (a broker reaching the controllers, a replica
+    fetching from its leader). Hostname verification stays on: certificates name the IP."""
+    keystore, ca = f"{tls_dir}/{KEYSTORE_FILE}", f"{tls_dir}/{CA_FILE}"
+    out = {"listener.security.protocol.map":
+           "CONTROLLER:SASL_SSL,INTERNAL:SASL_SSL,EXTERNAL:SASL_PLAINTEXT"}
+    for prefix in ("", "listener.name.controller.", "listener.name.internal."):
+        out.update({f"{prefix}ssl.keystore.type": "PEM", f"{prefix}ssl.keystore.location": keystore,
+                    f"{prefix}ssl.truststore.type": "PEM", f"{prefix}ssl.truststore.location": ca})
+    return out
 
 
 def digest(text: str) -> str:

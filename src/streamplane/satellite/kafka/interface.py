@@ -99,7 +99,9 @@ class KafkaCluster(Protocol):
     def node(self, node_id: int, handle: ProcessHandle | None = None) -> KafkaNode:
         """A new node; ``handle`` is the process a previous satellite recorded for it."""
 
-    def probe(self, internal_bootstrap: str, user: str, password: str) -> KafkaProbe: ...
+    def probe(self, internal_bootstrap: str, user: str, password: str,
+              ca_file: str | None = None) -> KafkaProbe:
+        """``ca_file``: the cluster CA, when its internal listeners use TLS."""
 
     async def unregister(
         self, psc: PhysicalClusterSpec, bootstrap: str, broker_ids: list[int],

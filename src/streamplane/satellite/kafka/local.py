@@ -27,8 +27,9 @@ class LocalKafkaCluster:
     def node(self, node_id: int, handle: ProcessHandle | None = None) -> LocalKafkaNode:
         return LocalKafkaNode(node_id, self.layout, handle)
 
-    def probe(self, internal_bootstrap: str, user: str, password: str) -> ClusterProbe:
-        return ClusterProbe(internal_bootstrap, user, password)
+    def probe(self, internal_bootstrap: str, user: str, password: str,
+              ca_file: str | None = None) -> ClusterProbe:
+        return ClusterProbe(internal_bootstrap, user, password, ca_file)
 
     async def unregister(
         self, psc: PhysicalClusterSpec, bootstrap: str, broker_ids: list[int],
@@ -36,8 +37,10 @@ class LocalKafkaCluster:
     ) -> tuple[list[int], list[str]]:
         """Kafka's ``kafka-cluster unregister`` for each broker (one JVM each)."""
         config = self.layout.root / "unregister.properties"
+        tls = (["ssl.truststore.type=PEM", f"ssl.truststore.location={self.layout.ca_file}"]
+               if psc.tls is not None else [])
         write_private(config, "\n".join([
-            "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN",
+            f"security.protocol={'SASL_SSL' if tls else 'SASL_PLAINTEXT'}", "sasl.mechanism=PLAIN", *tls,
             "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
             f'username="{psc.super_user.name}" password="{psc.super_user.password.get_secret_value()}";',
         ]) + "\n")

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamplane.credentials.cluster_ca import CertificateAuthority, renew_due
 from streamplane.engine import KafkaDistribution
 from streamplane.files import write_private
 from streamplane.models.psc import JvmSpec, PhysicalClusterSpec
@@ -25,7 +26,9 @@ from streamplane.proc import process
 from streamplane.proc.process import ProcessHandle
 from streamplane.proc.supervisor import Backoff, Supervisor
 from streamplane.satellite.kafka.config import (
+    CA_FILE,
     JMX_EXPORTER_CONFIG,
+    KEYSTORE_FILE,
     NodePlan,
     digest,
     render_server_properties,
@@ -122,13 +125,34 @@ class LocalKafkaNode(Supervised):
 
     def configure(self, psc: PhysicalClusterSpec, plan: NodePlan,
                   voters: dict[int, tuple[str, int]]) -> str:
-        text = render_server_properties(psc, plan, voters, str(self.layout.log_dir(self.node_id)))
+        tls_dir = self._certificates(psc, plan) if psc.tls is not None else None
+        text = render_server_properties(psc, plan, voters, str(self.layout.log_dir(self.node_id)),
+                                        tls_dir)
         if not self.config.exists() or self.config.read_text() != text:
             write_private(self.config, text)
         metrics = self.layout.metrics_config(self.node_id)
         if not metrics.exists():
             write_private(metrics, JMX_EXPORTER_CONFIG)
         return digest(text + repr(psc.jvm) + psc.kafka_version)
+
+    def _certificates(self, psc: PhysicalClusterSpec, plan: NodePlan) -> str:
+        """The node's TLS files, issued from the cluster's CA for its address, and issued
+        again when the CA or the address changed or a third of its life is left."""
+        assert psc.tls is not None
+        tls_dir = self.layout.node_dir(self.node_id) / "tls"
+        cert_file = tls_dir / "cert.pem"
+        due = (renew_due(cert_file.read_text(), plan.host, psc.tls.ca_cert)
+               if cert_file.exists() else "it has none yet")
+        if due:
+            ca = CertificateAuthority(psc.tls.ca_cert, psc.tls.ca_key.get_secret_value())
+            issued = ca.issue(f"{psc.id} node {self.node_id}", plan.host)
+            write_private(tls_dir / KEYSTORE_FILE, issued.keystore_pem(psc.tls.ca_cert))
+            write_private(cert_file, issued.cert_pem)
+            log.info("node %s: issued a certificate for %s (%s)", self.node_id, plan.host, due)
+        ca_file = tls_dir / CA_FILE
+        if not ca_file.exists() or ca_file.read_text() != psc.tls.ca_cert:
+            write_private(ca_file, psc.tls.ca_cert)
+        return str(tls_dir)
 
     async def format(self, kafka_cluster_id: str, dist: KafkaDistribution) -> str | None:
         argv = [java_executable(), "-Xmx256m", *dist.logging_jvm_options(self.layout.logs(self.node_id)),

@@ -51,8 +51,13 @@ class ClusterProbe:
     which asks afresh.
     """
 
-    def __init__(self, internal_bootstrap: str, user: str, password: str) -> None:
-        self._config = sasl_config(internal_bootstrap, "PLAIN", user, password)
+    def __init__(self, internal_bootstrap: str, user: str, password: str,
+                 ca_file: str | None = None) -> None:
+        if ca_file is None:
+            self._config = sasl_config(internal_bootstrap, "PLAIN", user, password)
+        else:  # the cluster's own CA: its internal listeners speak TLS
+            self._config = {**sasl_config(internal_bootstrap, "PLAIN", user, password, "SASL_SSL"),
+                            "ssl.ca.location": ca_file}
         self._admin = AdminClient(self._config)
         self._renewed_at = time.monotonic()
 
