@@ -70,12 +70,12 @@ def generations(snap: DesiredSnapshot) -> dict[str, int]:
 
 async def complete_snapshot(source: KafkaDesiredSource,
                             want: Callable[[DesiredSnapshot], bool],
-                            what: str) -> DesiredSnapshot:
+                            what: str, timeout: float = WAIT_S) -> DesiredSnapshot:
     async def check() -> DesiredSnapshot | None:
         snap = await source.snapshot()
         return snap if snap.complete and want(snap) else None
 
-    return await eventually(check, what)
+    return await eventually(check, what, timeout)
 
 
 def raw_records(config: ChannelConfig, topic: str, expected: int) -> list[Any]:
@@ -397,6 +397,7 @@ def test_writes_never_create_a_topic(system_config: ChannelConfig) -> None:
 # ---- failures ---------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(300)  # two waits of up to 90 s on a loaded machine, after a restart
 def test_the_channel_survives_a_system_cluster_restart(
         channel: ChannelConfig, system_control: Any) -> None:
     """A satellite keeps its last view while the system cluster is away, keeps reconciling
@@ -423,10 +424,10 @@ def test_the_channel_survives_a_system_cluster_restart(
 
             await asyncio.to_thread(system_control.up)
             await pub.publish(make_psc("orders", "sat-a", generation=2))
-            await complete_snapshot(a, lambda s: generations(s) == {"orders": 2},
-                                    "generation 2 after the restart")
             # after a restart the clients reconnect with backoff (up to 10 s a try), and a
             # loaded machine restarts the broker slowly: allow three times the usual wait
+            await complete_snapshot(a, lambda s: generations(s) == {"orders": 2},
+                                    "generation 2 after the restart", 3 * WAIT_S)
             await reader.wait_for("sat-a", "orders",
                                   lambda s: s is not None and s.generation == 3, 3 * WAIT_S)
 
