@@ -140,6 +140,9 @@ class ClusterWorker:
         self._last_error: str | None = None
         self._deleted = False
         self._stopped = False
+        #: removed nodes this satellite stopped itself (unregistered without waiting for
+        #: Kafka to notice)
+        self._stopped_here: set[int] = set()
         #: a failed unregistration (one JVM each) is retried no sooner than this
         self._unregister_retry_at = 0.0
         if self.record is not None:
@@ -320,6 +323,7 @@ class ClusterWorker:
             busy = ", ".join(f"{n} ({k} replicas)" for n, k in sorted(left.items()) if k)
             return [f"waiting for node(s) {busy} to be drained before removing them"]
         await asyncio.gather(*(self._runner(n).stop(STOP_GRACE_S) for n in gone))
+        self._stopped_here.update(gone)  # stopped by this satellite: known gone at once
         for n in gone:
             shutil.rmtree(self.layout.node_dir(n), ignore_errors=True)
             del self.record.nodes[n]
@@ -334,8 +338,8 @@ class ClusterWorker:
         coordinating satellite does it, and only for brokers Kafka no longer counts alive
         (a removed broker runs until its own satellite has seen it drained)."""
         assert self.record is not None
-        pending = [n for n in self.record.unregister_pending
-                   if n not in plans and n not in self._report.registered_brokers]
+        pending = [n for n in self.record.unregister_pending if n not in plans and (
+            n in self._stopped_here or n not in self._report.registered_brokers)]
         if not pending or time.monotonic() < self._unregister_retry_at:
             return []
         brokers = [p for p in plans.values() if p.is_broker and self._runner(p.node_id).alive()]
