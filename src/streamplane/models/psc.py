@@ -42,6 +42,13 @@ _KAFKA_CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 _PORT = Field(default=None, ge=1024, le=65535)
 
 
+def reveal_for_wire(v: SecretStr, info: Any) -> str:
+    """A secret in JSON: its value only when dumped with ``context={"reveal_secrets": True}``
+    (``to_wire``, for the desired-state channel), masked otherwise."""
+    ctx = info.context or {}
+    return v.get_secret_value() if ctx.get("reveal_secrets") else str(v)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -103,8 +110,7 @@ class SuperUser(_Model):
 
     @field_serializer("password", when_used="json")
     def _reveal_for_wire(self, v: SecretStr, info: Any) -> str:
-        ctx = info.context or {}
-        return v.get_secret_value() if ctx.get("reveal_secrets") else str(v)
+        return reveal_for_wire(v, info)
 
 
 class ClusterTls(_Model):
@@ -123,8 +129,7 @@ class ClusterTls(_Model):
 
     @field_serializer("ca_key", when_used="json")
     def _reveal_for_wire(self, v: SecretStr, info: Any) -> str:
-        ctx = info.context or {}
-        return v.get_secret_value() if ctx.get("reveal_secrets") else str(v)
+        return reveal_for_wire(v, info)
 
 
 class PhysicalClusterSpec(_Model):
